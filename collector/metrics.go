@@ -1,0 +1,207 @@
+package collector
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+const namespace = "batchwatch"
+
+// metricType names the Prometheus type of a family for docs/metrics.md.
+type metricType string
+
+const (
+	gaugeType     metricType = "gauge"
+	counterType   metricType = "counter"
+	histogramType metricType = "histogram"
+)
+
+// family describes one metric family: the descriptor used on the scrape path
+// and the facts docs/metrics.md lists for it.
+type family struct {
+	name   string
+	typ    metricType
+	help   string
+	labels []string
+	desc   *prometheus.Desc
+}
+
+// families lists every family batchwatch exports, in the order of
+// docs/metrics.md. Self-metrics are listed too, although instrumented ones
+// are registered by their own collectors.
+var families []*family
+
+func newFamily(name string, typ metricType, help string, labels ...string) *prometheus.Desc {
+	fullName := prometheus.BuildFQName(namespace, "", name)
+	desc := prometheus.NewDesc(fullName, help, labels, nil)
+	families = append(families, &family{name: fullName, typ: typ, help: help, labels: labels, desc: desc})
+	return desc
+}
+
+var (
+	scheduleLabels = []string{"namespace", "kind", "name"}
+	workloadLabels = []string{"namespace", "kind", "workload"}
+	runLabels      = []string{"namespace", "kind", "name", "workload"}
+)
+
+func with(base []string, extra ...string) []string {
+	return append(append([]string{}, base...), extra...)
+}
+
+// Schedule families, one series per CronJob (or other scheduled object).
+var (
+	scheduleInfoDesc = newFamily("schedule_info", gaugeType,
+		"Static schedule spec: the cron expression, the time zone it is evaluated in and the concurrency policy; value 1.",
+		with(scheduleLabels, "schedule", "timezone", "concurrency_policy")...)
+	scheduleSuspendedDesc = newFamily("schedule_suspended", gaugeType,
+		"Whether the schedule is suspended (spec.suspend), 1 or 0.",
+		scheduleLabels...)
+	scheduleInvalidDesc = newFamily("schedule_invalid", gaugeType,
+		"Whether the cron expression or time zone cannot be parsed, in which case the controller never starts a run; 1 or 0.",
+		with(scheduleLabels, "reason")...)
+	scheduleLastScheduledDesc = newFamily("schedule_last_scheduled_timestamp_seconds", gaugeType,
+		"Time the controller last scheduled a run (status.lastScheduleTime), in Unix seconds.",
+		scheduleLabels...)
+	scheduleLastSuccessDesc = newFamily("schedule_last_success_timestamp_seconds", gaugeType,
+		"Time the latest successful run finished (status.lastSuccessfulTime or the newest retained succeeded run), in Unix seconds.",
+		scheduleLabels...)
+	scheduleNextDesc = newFamily("schedule_next_timestamp_seconds", gaugeType,
+		"Next slot after now, derived from the cron expression in the schedule's time zone, in Unix seconds; absent while suspended.",
+		scheduleLabels...)
+	scheduleIntervalDesc = newFamily("schedule_interval_seconds", gaugeType,
+		"Length of the slot interval that contains now (next slot minus the latest slot at or before now), derived from the cron expression, in seconds.",
+		scheduleLabels...)
+	scheduleMissedDesc = newFamily("schedule_missed_runs", gaugeType,
+		"Slots since the last scheduled run whose grace (startingDeadlineSeconds or --schedule-grace) has passed without a run, derived from the cron expression and status; capped at 100 like the controller.",
+		with(scheduleLabels, "reason")...)
+	scheduleOverdueDesc = newFamily("schedule_overdue_seconds", gaugeType,
+		"Now minus the oldest missed slot, derived from the cron expression and status, in seconds; 0 when no slot is missed.",
+		scheduleLabels...)
+	scheduleSkippedDesc = newFamily("schedule_skipped_runs_total", counterType,
+		"Slots passed over without a run, counted once when status.lastScheduleTime moved past them while batchwatch watched.",
+		with(scheduleLabels, "reason")...)
+	scheduleActiveDesc = newFamily("schedule_active_runs", gaugeType,
+		"Runs of the schedule that have not finished.",
+		scheduleLabels...)
+)
+
+// Workload families, one series per recurring workload.
+var (
+	workloadLastRunFailedDesc = newFamily("workload_last_run_failed", gaugeType,
+		"Whether the latest finished run of the workload failed, 1 or 0.",
+		workloadLabels...)
+	workloadConsecutiveFailuresDesc = newFamily("workload_consecutive_failures", gaugeType,
+		"Failed finished runs since the latest successful one, among the runs the cluster retains.",
+		workloadLabels...)
+)
+
+// Run families, one series per active run only, so that cardinality follows
+// the runs in flight and not the history.
+var (
+	runDeadlineUtilizationDesc = newFamily("run_deadline_utilization_ratio", gaugeType,
+		"Elapsed time since status.startTime divided by spec.activeDeadlineSeconds, for active runs with a deadline; a ratio.",
+		runLabels...)
+	runElapsedDesc = newFamily("run_elapsed_seconds", gaugeType,
+		"Time since the run started (status.startTime), for active runs, in seconds.",
+		runLabels...)
+	runRetriesDesc = newFamily("run_retries", gaugeType,
+		"Failed attempts of an active run so far: status.failed, plus container restarts when pods use restartPolicy OnFailure, or the worst index with backoffLimitPerIndex.",
+		runLabels...)
+	runRetryLimitDesc = newFamily("run_retry_limit", gaugeType,
+		"Failed attempts an active run may have before it fails: spec.backoffLimit (default 6), or spec.backoffLimitPerIndex for each index.",
+		runLabels...)
+)
+
+// Finished-run families, aggregated per workload and fed once per run UID.
+var (
+	runsFinishedDesc = newFamily("runs_finished_total", counterType,
+		"Runs that finished while batchwatch watched, by outcome and the reason of the final condition.",
+		with(workloadLabels, "outcome", "reason")...)
+	runDurationDesc = newFamily("run_duration_seconds", histogramType,
+		"Duration of runs that finished while batchwatch watched, from status.startTime to completion, in seconds.",
+		with(workloadLabels, "outcome")...)
+	podFailuresDesc = newFamily("pod_failures_total", counterType,
+		"Failed pods and container restarts of runs while batchwatch watched, by reason (OOMKilled, Error, DeadlineExceeded, Evicted, Disrupted, ...) and exit code.",
+		with(workloadLabels, "reason", "exit_code")...)
+)
+
+// Backlog and checklist families.
+var (
+	backlogRunsDesc = newFamily("backlog_runs", gaugeType,
+		"Runs waiting to start: state queued for suspended or Kueue-queued runs, pending for runs whose pods are not scheduled.",
+		"namespace", "kind", "queue", "state")
+	backlogOldestWaitDesc = newFamily("backlog_oldest_wait_seconds", gaugeType,
+		"Longest wait among the runs waiting to start, since creation, suspension or pod creation, in seconds.",
+		"namespace", "kind", "queue")
+	specCheckFailedDesc = newFamily("spec_check_failed", gaugeType,
+		"A batch checklist item the spec does not meet (no_deadline, no_backoff_limit, no_ttl, no_resource_limits, no_starting_deadline); value 1.",
+		"namespace", "kind", "name", "check")
+)
+
+// Self-metric families of the exporter.
+var (
+	informerSyncedDesc = newFamily("informer_synced", gaugeType,
+		"Whether the informer cache of the resource has synced, 1 or 0.",
+		"resource")
+	cachedObjectsDesc = newFamily("cached_objects", gaugeType,
+		"Objects held in the informer cache of the resource.",
+		"resource")
+	collectorSuccessDesc = newFamily("collector_success", gaugeType,
+		"Whether the last scrape of the collector emitted object series, 1 or 0; 0 until its informers have synced.",
+		"collector")
+	scrapeDurationDesc = newFamily("scrape_duration_seconds", gaugeType,
+		"Time the collector took to compute the last scrape, in seconds.",
+		"collector")
+	informerEventsDesc = newFamily("informer_events_total", counterType,
+		"Informer events received, by resource and event (add, update, delete).",
+		"resource", "event")
+	watchErrorsDesc = newFamily("watch_errors_total", counterType,
+		"Errors of the informer's list and watch calls, by resource.",
+		"resource")
+	buildInfoFamily = newFamily("build_info", gaugeType,
+		"A metric with a constant '1' value labeled by version, revision, branch, goversion from which batchwatch was built, and the goos and goarch for the build.",
+		"version", "revision", "branch", "goversion", "goos", "goarch", "tags")
+)
+
+// MetricNames returns the name of every family batchwatch exports. A
+// histogram's name is its base name, without _bucket, _sum or _count.
+func MetricNames() []string {
+	names := make([]string, 0, len(families))
+	for _, f := range families {
+		names = append(names, f.name)
+	}
+	return names
+}
+
+// MetricsDoc renders docs/metrics.md from the family list, so the reference
+// cannot drift from what the collector describes.
+func MetricsDoc() []byte {
+	var b bytes.Buffer
+	b.WriteString("<!-- Code generated by batchwatch generate. DO NOT EDIT. -->\n\n")
+	b.WriteString("# Metrics\n\n")
+	b.WriteString("Every family batchwatch exports. `namespace`, `kind` and `name` identify the object a series describes;\n")
+	b.WriteString("run-level and aggregated series carry `workload`. Series of a run exist only while it is active;\n")
+	b.WriteString("finished runs are counted per workload.\n\n")
+	b.WriteString("| Metric | Type | Labels | Help |\n| --- | --- | --- | --- |\n")
+	for _, f := range families {
+		labels := make([]string, len(f.labels))
+		for i, l := range f.labels {
+			labels[i] = "`" + l + "`"
+		}
+		fmt.Fprintf(&b, "| `%s` | %s | %s | %s |\n", f.name, f.typ, strings.Join(labels, ", "), strings.ReplaceAll(f.help, "|", "\\|"))
+	}
+	b.WriteString(knownGaps)
+	return b.Bytes()
+}
+
+const knownGaps = `
+## Known gaps
+
+- ` + "`batchwatch_schedule_skipped_runs_total`" + ` counts only slots passed over while batchwatch was running
+  and watching the schedule; ` + "`batchwatch evaluate`" + ` reads no history and reports it as 0.
+- Finished-run counters and histograms start empty at every start of batchwatch: a restart does not
+  replay the runs kept in the cluster.
+`
