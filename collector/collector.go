@@ -23,8 +23,6 @@ type Source interface {
 	Synced() bool
 	// Snapshot returns the source's schedules and runs.
 	Snapshot() ([]*Schedule, []*Run)
-	// parserFor returns the parser of the source's schedules.
-	parserFor() *scheduleParser
 }
 
 // Options configure a Collector.
@@ -35,7 +33,10 @@ type Options struct {
 	// ScheduleGrace is how long a slot may wait for its run before it counts
 	// as missed, when the schedule sets no startingDeadlineSeconds.
 	ScheduleGrace time.Duration
-	Logger        *slog.Logger
+	// DefaultTimeZone is the zone of schedules that name none: the
+	// controller's own zone.
+	DefaultTimeZone string
+	Logger          *slog.Logger
 }
 
 // Collector computes every object series at scrape time from the sources
@@ -45,6 +46,7 @@ type Collector struct {
 	recorder *Recorder
 	clock    clock.PassiveClock
 	grace    time.Duration
+	parser   *scheduleParser
 	logger   *slog.Logger
 }
 
@@ -55,6 +57,7 @@ func New(opts Options) *Collector {
 		recorder: opts.Recorder,
 		clock:    opts.Clock,
 		grace:    opts.ScheduleGrace,
+		parser:   newScheduleParser(opts.DefaultTimeZone),
 		logger:   opts.Logger,
 	}
 }
@@ -91,7 +94,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 
 		schedules, runs := source.Snapshot()
 
-		c.collectModel(ch, source.parserFor(), schedules, runs, start)
+		c.collectModel(ch, schedules, runs, start)
 
 		emit(ch, collectorSuccessDesc, prometheus.GaugeValue, 1, source.Name())
 		emit(ch, scrapeDurationDesc, prometheus.GaugeValue, c.clock.Since(start).Seconds(), source.Name())
@@ -99,7 +102,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	c.recorder.collect(ch)
 }
 
-func (c *Collector) collectModel(ch chan<- prometheus.Metric, parser *scheduleParser, schedules []*Schedule, runs []*Run, now time.Time) {
+func (c *Collector) collectModel(ch chan<- prometheus.Metric, schedules []*Schedule, runs []*Run, now time.Time) {
 	runsBySchedule := map[types.UID][]*Run{}
 	for _, r := range runs {
 		if r.ScheduleUID != "" {
@@ -108,7 +111,7 @@ func (c *Collector) collectModel(ch chan<- prometheus.Metric, parser *schedulePa
 	}
 
 	for _, s := range schedules {
-		c.collectSchedule(ch, parser, s, runsBySchedule[s.UID], now)
+		c.collectSchedule(ch, s, runsBySchedule[s.UID], now)
 	}
 	collectWorkloads(ch, runs)
 	for _, r := range runs {
@@ -117,11 +120,11 @@ func (c *Collector) collectModel(ch chan<- prometheus.Metric, parser *schedulePa
 	collectBacklog(ch, runs, now)
 }
 
-func (c *Collector) collectSchedule(ch chan<- prometheus.Metric, parser *scheduleParser, s *Schedule, runs []*Run, now time.Time) {
-	parsed, err := parser.parse(s.Expression, s.TimeZone)
+func (c *Collector) collectSchedule(ch chan<- prometheus.Metric, s *Schedule, runs []*Run, now time.Time) {
+	parsed, err := c.parser.parse(s.Expression, s.TimeZone)
 	zone := parsed.zone
 	if err != nil {
-		zone, _ = scheduleZone(s.Expression, s.TimeZone, parser.defaultZone)
+		zone, _ = scheduleZone(s.Expression, s.TimeZone, c.parser.defaultZone)
 	}
 	emit(ch, scheduleInfoDesc, prometheus.GaugeValue, 1, s.Namespace, s.Kind, s.Name, s.Expression, zone, s.ConcurrencyPolicy)
 	emit(ch, scheduleSuspendedDesc, prometheus.GaugeValue, boolValue(s.Suspended), s.Namespace, s.Kind, s.Name)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
@@ -15,7 +16,7 @@ import (
 	"github.com/batchwatch/batchwatch/rules"
 )
 
-func registerGenerate(app *kingpin.Application) (string, func() error) {
+func registerGenerate(app *kingpin.Application) (string, action) {
 	cmd := app.Command("generate", "Write the alert rules, the PrometheusRule, the dashboards and docs/metrics.md.")
 	outputDir := cmd.Flag("output.dir", "Directory the generated files are written under, normally the repository root.").Default(".").String()
 	check := cmd.Flag("check", "Compare the files on disk with what would be generated and fail if any differs, writing nothing.").Bool()
@@ -25,7 +26,7 @@ func registerGenerate(app *kingpin.Application) (string, func() error) {
 	dashboardConfig := dashboards.DefaultConfig()
 	dashboardConfig.AddFlags(cmd)
 
-	return cmd.FullCommand(), func() error {
+	return cmd.FullCommand(), func(*slog.Logger) error {
 		files := map[string][]byte{"docs/metrics.md": collector.MetricsDoc()}
 
 		ruleFiles, err := rules.Files(*ruleConfig)
