@@ -52,8 +52,8 @@ func (c *Config) runPastDeadline() alert {
 		expr:     c.series("batchwatch_run_deadline_utilization_ratio") + " >= 1",
 		summary:  "An active run is past its deadline and has not been terminated.",
 		description: runObject + ` has run for ` + c.runElapsed() + `, {{ $value | humanizePercentage }} of its deadline (activeDeadlineSeconds), and is still active. ` +
-			`Threshold: 100%. The controller should have terminated it at the deadline; ` +
-			`until it finishes, a CronJob with concurrencyPolicy Forbid starts no new run. ` +
+			`Threshold: 100%. The controller should have terminated it at the deadline. ` +
+			`Until it finishes, a CronJob with concurrencyPolicy Forbid starts no new run. ` +
 			`It resolves when the run finishes or is deleted.`,
 	}
 }

@@ -32,8 +32,8 @@ func (c *Config) scheduleMissed() alert {
 unless on (namespace, kind, name)
   ` + c.suspendedSchedules(),
 		summary: "A schedule has slots whose grace period passed without a run.",
-		description: scheduleObject + ` has {{ $value | printf "%.0f" }} slots that the controller did not start within their grace period ` +
-			`(startingDeadlineSeconds or the exporter's --schedule-grace). The oldest missed slot is overdue by ` +
+		description: `Slots of ` + scheduleObject + ` that the controller did not start within their grace period ` +
+			`(startingDeadlineSeconds or the exporter's --schedule-grace): {{ $value | printf "%.0f" }}. The oldest is overdue by ` +
 			c.queryValue("batchwatch_schedule_overdue_seconds", scheduleIdentity, "humanizeDuration", "an unknown time") + `. ` +
 			`Threshold: more than 0 missed slots. ` +
 			`It resolves when the controller starts a run and status.lastScheduleTime moves past the missed slots, or when the schedule is suspended.`,
@@ -53,9 +53,9 @@ func (c *Config) scheduleSkipped() alert {
 unless on (namespace, kind, name)
   ` + c.suspendedSchedules(),
 		summary: "A schedule skipped slots without starting a run for them.",
-		description: scheduleObject + ` skipped {{ $value | printf "%.0f" }} slots with reason {{ $labels.reason }}: ` +
-			`concurrency_forbidden means a previous run was still active under concurrencyPolicy Forbid, ` +
-			`not_started means the controller passed over slots it had missed. ` +
+		description: `Slots of ` + scheduleObject + ` skipped with reason {{ $labels.reason }}: {{ $value | printf "%.0f" }}. ` +
+			`Reason concurrency_forbidden means a previous run was still active under concurrencyPolicy Forbid, ` +
+			`and not_started means the controller passed over slots it had missed. ` +
 			`Threshold: more than 0 slots skipped now or in the last ` + window + `. ` +
 			`It resolves when no slot has been skipped for ` + window + `, or when the schedule is suspended.`,
 	}

@@ -85,8 +85,8 @@ func (c *Config) workloadFailing() alert {
 unless on (namespace, kind, workload)
   ` + c.suspendedWorkloads(),
 		summary: "The latest finished run of a workload failed.",
-		description: `The latest finished run of ` + workloadObject + ` failed, ` +
-			`and {{ $value | printf "%.0f" }} of its retained runs have failed since its last success. ` +
+		description: `The latest finished run of ` + workloadObject + ` failed. ` +
+			`Failed runs since its last success, among the runs the cluster retains: {{ $value | printf "%.0f" }}. ` +
 			`Threshold: the latest finished run failed. ` +
 			`It resolves when a run of the workload succeeds, or when its schedule is suspended.`,
 	}
