@@ -52,9 +52,9 @@ func newDashboard(cfg Config, name, title, description string) *dashboard.Dashbo
 }
 
 // linkBuilder builds a dashboard link exactly as given. The SDK's builder
-// always sets placement "inControlsMenu", which hides the links in a menu of
-// the dashboard controls; without a placement Grafana shows them above the
-// panels.
+// always sets placement "inControlsMenu", which moves the links into a menu
+// of the dashboard controls. Without a placement, Grafana shows them above
+// the panels.
 type linkBuilder dashboard.DashboardLink
 
 func (l linkBuilder) Build() (dashboard.DashboardLink, error) {
@@ -127,20 +127,20 @@ func anyOf(metrics []string) string {
 	return `__name__=~"` + strings.Join(metrics, "|") + `"`
 }
 
-// standardVariables returns the variables every dashboard has, in the
-// order the design sets: data source, cluster, namespace, kind, workload.
+// standardVariables returns the variables every dashboard has, from the
+// widest to the narrowest: data source, cluster, namespace, kind, workload.
 func standardVariables(cfg Config) []cog.Builder[dashboard.VariableModel] {
 	s := newSelectors(cfg)
-	cluster := `{` + s.job + `}`
-	namespace := `{` + anyOf(namespaceSources) + `, ` + s.job + `, ` + s.clusterLabel + `=~"$cluster"}`
-	kind := `{` + anyOf(namespaceSources) + `, ` + s.job + `, ` + s.clusterLabel + `=~"$cluster", namespace=~"$namespace"}`
-	workload := `{` + anyOf(workloadSources) + `, ` + s.job + `, ` + s.clusterLabel + `=~"$cluster", namespace=~"$namespace"}`
+	cluster := "up{" + s.job + "}"
+	namespace := s.build("", []string{anyOf(namespaceSources)}, nil)
+	kind := s.build("", []string{anyOf(namespaceSources), `namespace=~"$namespace"`}, nil)
+	workload := s.build("", []string{anyOf(workloadSources), `namespace=~"$namespace"`}, nil)
 
 	return []cog.Builder[dashboard.VariableModel]{
 		datasourceVariable(cfg),
 		labelVariable("cluster", "Cluster",
 			"Clusters by the "+cfg.ClusterLabel+" label. All also matches series without the label, so the dashboards work with one cluster and no label.",
-			fmt.Sprintf("label_values(up%s, %s)", cluster, cfg.ClusterLabel)),
+			fmt.Sprintf("label_values(%s, %s)", cluster, cfg.ClusterLabel)),
 		labelVariable("namespace", "Namespace",
 			"Namespaces of the schedules, workloads, runs and waiting runs batchwatch reports.",
 			"label_values("+namespace+", namespace)"),
@@ -305,7 +305,7 @@ func timeseriesPanel(title, description, unit string, queries ...*prometheus.Dat
 }
 
 // withThresholdLines draws the thresholds of a time series panel as dashed
-// lines, so that a series crossing an alert threshold stands out.
+// lines, so that a series that crosses an alert threshold is easy to see.
 func withThresholdLines(panel *timeseries.PanelBuilder, scale *dashboard.ThresholdsConfigBuilder) *timeseries.PanelBuilder {
 	return panel.
 		Thresholds(scale).
@@ -341,8 +341,8 @@ type labelLink struct {
 	url   string
 }
 
-// hiddenLabels are the labels of the scrape target, which say nothing about
-// the object a row describes.
+// hiddenLabels are the labels of the scrape target, which do not describe
+// the object of a table row.
 var hiddenLabels = []string{"Time", "__name__", "job", "instance", "endpoint", "service", "pod", "container"}
 
 // tablePanel returns a table with one row per label set and one value column

@@ -23,8 +23,8 @@ type Config struct {
 	// JobSelector is the label matcher list, without braces, that selects the
 	// batchwatch scrape target in every query, such as job="batchwatch".
 	JobSelector string
-	// ClusterLabel is the label that tells clusters apart when one Prometheus
-	// holds several. Queries still work when no series carries it.
+	// ClusterLabel is the label that distinguishes clusters when one
+	// Prometheus holds several. Queries still work when no series carries it.
 	ClusterLabel string
 	// Datasource is the name of the Prometheus data source that the
 	// datasource variable selects first. Empty selects Grafana's default.
@@ -96,8 +96,8 @@ func (c Config) validate() error {
 }
 
 // definition pairs a dashboard's name with its builder. The name is the base
-// name of the Go file that builds the dashboard; the UID and the generated
-// file are derived from it.
+// name of the Go file that builds the dashboard, and the UID and the
+// generated file are derived from it.
 type definition struct {
 	name  string
 	build func(Config) (dashboard.Dashboard, error)

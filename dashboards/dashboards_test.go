@@ -108,6 +108,39 @@ func TestDashboardLinksKeepTimeAndVariables(t *testing.T) {
 	}
 }
 
+func TestPanelsFitTheGrid(t *testing.T) {
+	const gridWidth = 24
+	for _, b := range renderBoards(t, *DefaultConfig()) {
+		var placed []gridPosJSON
+		for _, raw := range b.rawPanels {
+			var p struct {
+				Title   string      `json:"title"`
+				GridPos gridPosJSON `json:"gridPos"`
+			}
+			if err := json.Unmarshal(raw, &p); err != nil {
+				t.Fatal(err)
+			}
+			g := p.GridPos
+			if g.W == 0 || g.H == 0 || g.X+g.W > gridWidth {
+				t.Errorf("dashboard %s, panel %q: position %+v does not fit a grid %d wide", b.name, p.Title, g, gridWidth)
+			}
+			for _, other := range placed {
+				if g.X < other.X+other.W && other.X < g.X+g.W && g.Y < other.Y+other.H && other.Y < g.Y+g.H {
+					t.Errorf("dashboard %s, panel %q at %+v overlaps a panel at %+v", b.name, p.Title, g, other)
+				}
+			}
+			placed = append(placed, g)
+		}
+	}
+}
+
+type gridPosJSON struct {
+	X int `json:"x"`
+	Y int `json:"y"`
+	W int `json:"w"`
+	H int `json:"h"`
+}
+
 // dataLinkTarget matches the dashboard UID of a panel data link.
 var dataLinkTarget = regexp.MustCompile(`/d/([a-z0-9-]+)`)
 

@@ -23,7 +23,7 @@ func Overview(cfg Config) (dashboard.Dashboard, error) {
 		WithPanel(skippedByPolicyStat(s)).
 		WithPanel(passedOverSlotsStat(s)).
 		WithPanel(invalidSchedulesStat(s)).
-		WithPanel(mostOverdueStat(s)).
+		WithPanel(maxOverdueStat(s)).
 		WithPanel(failingWorkloadsTable(s)).
 		WithPanel(failingWorkloadsByNamespace(s)).
 		WithRow(row("Active runs")).
@@ -38,9 +38,9 @@ func Overview(cfg Config) (dashboard.Dashboard, error) {
 		WithPanel(oldestWaitStat(s, cfg).Span(6).Height(8)).
 		WithPanel(waitingRunsByState(s)).
 		WithRow(row("Exporter")).
-		WithPanel(exporterTargetsUpStat(s)).
-		WithPanel(informersNotSyncedStat(s)).
-		WithPanel(collectorsFailingStat(s)).
+		WithPanel(exporterTargetsUpStat(s).Height(8)).
+		WithPanel(informersNotSyncedStat(s).Height(8)).
+		WithPanel(collectorsFailingStat(s).Height(8)).
 		WithPanel(scrapeDuration(s)).
 		Build()
 }
@@ -85,7 +85,7 @@ func invalidSchedulesStat(s selectors) *stat.PanelBuilder {
 		anyIsBad())
 }
 
-func mostOverdueStat(s selectors) *stat.PanelBuilder {
+func maxOverdueStat(s selectors) *stat.PanelBuilder {
 	return statPanel("Most overdue schedule",
 		"Largest batchwatch_schedule_overdue_seconds: now minus the oldest missed slot, in seconds. Above 0, a schedule has a slot whose grace passed without a run.",
 		units.Seconds,

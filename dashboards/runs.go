@@ -146,5 +146,7 @@ func podFailuresTable(s selectors) *table.PanelBuilder {
 		}}).
 		SortBy([]cog.Builder[common.TableSortByFieldState]{
 			common.NewTableSortByFieldStateBuilder().DisplayName("Failures").Desc(true),
-		})
+		}).
+		Span(12).
+		Height(8)
 }
