@@ -719,10 +719,20 @@ func requiredVariableMatchers(cfg Config, metric string, carried map[string][]st
 			required = append(required, [2]string{label, label})
 		}
 	}
-	if !slices.Contains(metricLabels, "workload") && strings.HasPrefix(metric, "batchwatch_schedule_") {
+	if !slices.Contains(metricLabels, "workload") && strings.HasPrefix(recordedMetric(metric), "batchwatch_schedule_") {
 		required = append(required, [2]string{"name", "workload"})
 	}
 	return required
+}
+
+// recordedMetric returns the metric part of a recording rule name in the
+// level:metric:operations form, and other names unchanged.
+func recordedMetric(name string) string {
+	parts := strings.Split(name, ":")
+	if len(parts) == 3 {
+		return parts[1]
+	}
+	return name
 }
 
 // histogramSuffixes are the series suffixes of a classic histogram.

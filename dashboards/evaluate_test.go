@@ -46,7 +46,8 @@ var fleetFixture = []string{
 	`batchwatch_run_deadline_utilization_ratio{job="batchwatch", instance="bw:8080", namespace="team-a", kind="Job", name="nightly-1", workload="nightly"} 0.9+0x120`,
 	`batchwatch_run_retries{job="batchwatch", instance="bw:8080", namespace="team-a", kind="Job", name="nightly-1", workload="nightly"} 5+0x120`,
 	`batchwatch_run_retry_limit{job="batchwatch", instance="bw:8080", namespace="team-a", kind="Job", name="nightly-1", workload="nightly"} 6+0x120`,
-	// The recording rule keeps every label of its operands.
+	// The recording rules keep every label of their operands.
+	`namespace_kind_name:batchwatch_schedule_last_success_timestamp_seconds:time_since{job="batchwatch", instance="bw:8080", namespace="team-a", kind="CronJob", name="nightly"} 6300+0x120`,
 	`namespace_kind_name_workload:batchwatch_run_retries:ratio_to_limit{job="batchwatch", instance="bw:8080", namespace="team-a", kind="Job", name="nightly-1", workload="nightly"} 0.83+0x120`,
 
 	`batchwatch_runs_finished_total{job="batchwatch", instance="bw:8080", namespace="team-a", kind="Job", workload="nightly", outcome="failed", reason="BackoffLimitExceeded"} 0+1x120`,

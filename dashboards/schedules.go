@@ -110,7 +110,7 @@ func lostSlots(s selectors) *timeseries.PanelBuilder {
 
 func timeSinceLastSuccess(s selectors) *timeseries.PanelBuilder {
 	return timeseriesPanel("Time since last success",
-		"Now minus batchwatch_schedule_last_success_timestamp_seconds, per schedule, in seconds. Compare with the schedule's interval: more than two intervals without a success means its runs fail or do not start (BatchWorkloadNoRecentSuccess).",
+		"Now minus batchwatch_schedule_last_success_timestamp_seconds, per schedule, in seconds, recorded as namespace_kind_name:batchwatch_schedule_last_success_timestamp_seconds:time_since by the batchwatch rules. Compare with the schedule's interval: more than two intervals without a success means its runs fail or do not start (BatchWorkloadNoRecentSuccess).",
 		units.Seconds,
-		query("time() - "+s.schedule("batchwatch_schedule_last_success_timestamp_seconds"), "{{namespace}}/{{name}}"))
+		query(s.schedule("namespace_kind_name:batchwatch_schedule_last_success_timestamp_seconds:time_since"), "{{namespace}}/{{name}}"))
 }
