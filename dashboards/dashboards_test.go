@@ -240,6 +240,18 @@ func TestVariableQueriesSelectKnownMetrics(t *testing.T) {
 	}
 }
 
+func TestPanelTitlesAreUnique(t *testing.T) {
+	for _, b := range renderBoards(t, *DefaultConfig()) {
+		seen := map[string]bool{}
+		for _, p := range b.panels {
+			if seen[p.Title] {
+				t.Errorf("dashboard %s: two panels are titled %q; PanelQueries callers identify panels by title", b.name, p.Title)
+			}
+			seen[p.Title] = true
+		}
+	}
+}
+
 func TestPanelsHaveDescriptionAndUnit(t *testing.T) {
 	for _, b := range renderBoards(t, *DefaultConfig()) {
 		values := placeholderValues(b.board)

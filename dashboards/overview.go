@@ -94,7 +94,7 @@ func maxOverdueStat(s selectors) *stat.PanelBuilder {
 }
 
 func failingWorkloadsTable(s selectors) *table.PanelBuilder {
-	return tablePanel("Failing workloads",
+	return tablePanel("Failing workloads by consecutive failures",
 		"Workloads whose latest finished run failed (batchwatch_workload_last_run_failed = 1), with batchwatch_workload_consecutive_failures: failed runs since the latest success. Any row is a failing workload; more consecutive failures mean a longer outage. The workload links to its runs.",
 		[]column{{
 			header: "Consecutive failures",

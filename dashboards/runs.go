@@ -66,9 +66,9 @@ func windowVariable() *dashboard.CustomVariableBuilder {
 }
 
 func activeRunsTable(s selectors, cfg Config) *table.PanelBuilder {
-	return tablePanel("Active runs",
+	return tablePanel("Active runs with deadline and retries",
 		"One row per active run: batchwatch_run_elapsed_seconds, batchwatch_run_deadline_utilization_ratio (elapsed / spec.activeDeadlineSeconds, empty without a deadline), "+
-			"batchwatch_run_retries, batchwatch_run_retry_limit and the retry budget used (retries / limit). "+
+			"batchwatch_run_retries, batchwatch_run_retry_limit and the retry budget used (namespace_kind_name_workload:batchwatch_run_retries:ratio_to_limit, recorded by the batchwatch rules). "+
 			fmt.Sprintf("Deadline cells turn orange from %s and red at %s, where the controller terminates the run; retry budget cells turn red from %s, where a few more failed attempts fail the run.",
 				percent(cfg.DeadlineWarningRatio), percent(deadlineRatio), percent(cfg.RetryBudgetRatio)),
 		[]column{

@@ -56,7 +56,7 @@ func overdueSchedulesStat(s selectors) *stat.PanelBuilder {
 }
 
 func schedulesTable(s selectors) *table.PanelBuilder {
-	return tablePanel("Schedules",
+	return tablePanel("Schedules with next and last slot",
 		"One row per schedule, from batchwatch_schedule_info (cron expression, time zone, concurrency policy) joined with "+
 			"batchwatch_schedule_next_timestamp_seconds, batchwatch_schedule_last_scheduled_timestamp_seconds, batchwatch_schedule_last_success_timestamp_seconds, "+
 			"batchwatch_schedule_overdue_seconds, batchwatch_schedule_missed_runs, batchwatch_schedule_suspended and batchwatch_schedule_active_runs. "+
@@ -76,7 +76,7 @@ func schedulesTable(s selectors) *table.PanelBuilder {
 }
 
 func invalidSchedulesTable(s selectors) *table.PanelBuilder {
-	return tablePanel("Invalid schedules",
+	return tablePanel("Invalid schedules with reason",
 		"Schedules whose cron expression or time zone cannot be parsed (batchwatch_schedule_invalid = 1), with the reason. Any row is a schedule that never starts a run: BatchScheduleInvalid. Fix the expression or spec.timeZone.",
 		[]column{{
 			header: "Invalid",
