@@ -38,9 +38,9 @@ type PanelQuery struct {
 	PanelTitle   string
 	// Expr is the expression as the dashboard stores it, with Grafana variables.
 	Expr string
-	// Expanded is Expr as Grafana sends it with the dashboard's default
-	// variable values: ".*" for the label variables (All), the default
-	// window, and the durations in builtinValues for Grafana's own variables.
+	// Expanded is Expr with the dashboard's default variable values: ".*"
+	// for the label variables (All) and the default window. Grafana's own
+	// variables get the durations in builtinValues, so $__range is 1h.
 	Expanded string
 }
 
