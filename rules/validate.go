@@ -24,7 +24,7 @@ import (
 // not export and no recording rule of the file produces. Metric and label
 // names must be valid under the legacy (pre-UTF-8) scheme.
 func Validate(content []byte) error {
-	p := parser.NewParser(parser.Options{})
+	p := newParser()
 	groups, errs := rulefmt.Parse(content, false, model.LegacyValidation, p, slog.New(slog.DiscardHandler))
 	if len(errs) > 0 {
 		return errors.Join(errs...)
@@ -57,6 +57,12 @@ func Validate(content []byte) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// newParser returns a PromQL parser with the default options: the functions
+// of the pinned Prometheus release, without experimental ones.
+func newParser() parser.Parser {
+	return parser.NewParser(parser.Options{})
 }
 
 // selectedMetrics returns the metric names of the vector and matrix
