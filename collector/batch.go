@@ -256,3 +256,6 @@ func equalZone(a, b *string) bool {
 	}
 	return *a == *b
 }
+
+// JobStore returns the Job cache the source reads.
+func (b *BatchSource) JobStore() Store { return b.jobs }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"time"
@@ -35,23 +36,27 @@ func registerEvaluate(app *kingpin.Application) (string, action) {
 			}
 			now = parsed
 		}
+		return evaluate(os.Stdout, *files, now, model, logger)
+	}
+}
 
-		var objs manifest.Objects
-		for _, path := range *files {
-			if err := objs.ReadFile(path); err != nil {
-				return err
-			}
-		}
-		for _, skipped := range objs.Skipped {
-			logger.Warn("skipping object of a kind batchwatch does not read", "object", skipped)
-		}
-
-		registry, err := evaluationRegistry(&objs, now, model, logger)
-		if err != nil {
+// evaluate reads the files and writes their metrics at now to out.
+func evaluate(out io.Writer, files []string, now time.Time, model *modelOptions, logger *slog.Logger) error {
+	var objs manifest.Objects
+	for _, path := range files {
+		if err := objs.ReadFile(path); err != nil {
 			return err
 		}
-		return writeMetrics(registry)
 	}
+	for _, skipped := range objs.Skipped {
+		logger.Warn("skipping object of a kind batchwatch does not read", "object", skipped)
+	}
+
+	registry, err := evaluationRegistry(&objs, now, model, logger)
+	if err != nil {
+		return err
+	}
+	return writeMetrics(out, registry)
 }
 
 // evaluationRegistry runs the serve collector over objects read from files,
@@ -79,12 +84,12 @@ func evaluationRegistry(objs *manifest.Objects, now time.Time, model *modelOptio
 	return registry, nil
 }
 
-func writeMetrics(registry *prometheus.Registry) error {
+func writeMetrics(out io.Writer, registry *prometheus.Registry) error {
 	families, err := registry.Gather()
 	if err != nil {
 		return fmt.Errorf("gather metrics: %w", err)
 	}
-	encoder := expfmt.NewEncoder(os.Stdout, expfmt.NewFormat(expfmt.TypeTextPlain))
+	encoder := expfmt.NewEncoder(out, expfmt.NewFormat(expfmt.TypeTextPlain))
 	for _, family := range families {
 		if err := encoder.Encode(family); err != nil {
 			return fmt.Errorf("write metrics: %w", err)

@@ -73,21 +73,21 @@ func New(opts Options) *Informers {
 	i.jobs = newResource("jobs")
 	i.pods = newResource("pods")
 	for _, ns := range namespaces {
-		i.cronJobs.add(i.newInformer(i.cronJobs, &batchv1.CronJob{}, nil,
+		i.cronJobs.add(i.newInformer(client, i.cronJobs, &batchv1.CronJob{}, nil,
 			func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 				return client.BatchV1().CronJobs(ns).List(ctx, o)
 			},
 			func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
 				return client.BatchV1().CronJobs(ns).Watch(ctx, o)
 			}))
-		i.jobs.add(i.newInformer(i.jobs, &batchv1.Job{}, nil,
+		i.jobs.add(i.newInformer(client, i.jobs, &batchv1.Job{}, nil,
 			func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 				return client.BatchV1().Jobs(ns).List(ctx, o)
 			},
 			func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
 				return client.BatchV1().Jobs(ns).Watch(ctx, o)
 			}))
-		i.pods.add(i.newInformer(i.pods, &corev1.Pod{}, cache.Indexers{collector.PodsByJobIndex: collector.IndexPodByJob},
+		i.pods.add(i.newInformer(client, i.pods, &corev1.Pod{}, cache.Indexers{collector.PodsByJobIndex: collector.IndexPodByJob},
 			func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 				o.LabelSelector = jobPodSelector
 				return client.CoreV1().Pods(ns).List(ctx, o)
@@ -112,7 +112,7 @@ func newResource(name string) *resource {
 
 func (r *resource) add(t *trackedInformer) { r.informers = append(r.informers, t) }
 
-func (i *Informers) newInformer(res *resource, example runtime.Object, indexers cache.Indexers,
+func (i *Informers) newInformer(client kubernetes.Interface, res *resource, example runtime.Object, indexers cache.Indexers,
 	list func(context.Context, metav1.ListOptions) (runtime.Object, error),
 	watchFunc func(context.Context, metav1.ListOptions) (watch.Interface, error),
 ) *trackedInformer {
@@ -134,7 +134,9 @@ func (i *Informers) newInformer(res *resource, example runtime.Object, indexers 
 	for name, fn := range indexers {
 		allIndexers[name] = fn
 	}
-	t.SharedIndexInformer = cache.NewSharedIndexInformerWithOptions(lw, example, cache.SharedIndexInformerOptions{
+	// The wrapper keeps the client's watch-list capability visible to the
+	// reflector; fake clientsets, for one, cannot stream the initial list.
+	t.SharedIndexInformer = cache.NewSharedIndexInformerWithOptions(cache.ToListWatcherWithWatchListSemantics(lw, client), example, cache.SharedIndexInformerOptions{
 		Indexers:          allIndexers,
 		ObjectDescription: res.name,
 	})
