@@ -13,11 +13,11 @@ import (
 )
 
 // Config holds the generator options. DefaultConfig returns the values that
-// produce the committed files; every field can be overridden by a flag.
+// produce the committed files, and AddFlags adds a flag for each field.
 type Config struct {
-	// Selector is the label matcher list, without braces, that every
-	// batchwatch series in the rules is selected with. It must select the
-	// exporter's scrape target, and BatchwatchDown reads up{Selector}.
+	// Selector contains the label matchers, without braces, that select
+	// batchwatch series in every rule. It must select the exporter's scrape
+	// target, because BatchwatchDown reads up{Selector}.
 	Selector string
 	// RunbookURLBase is the runbook document. Each alert links to
 	// RunbookURLBase + "#" + the lower-cased alert name.
@@ -96,8 +96,8 @@ func defaultFor() map[string]model.Duration {
 	durations[alertRunNearDeadline] = model.Duration(5 * minute)
 	durations[alertRunPastDeadline] = model.Duration(5 * minute)
 	durations[alertRetryBudgetLow] = model.Duration(5 * minute)
-	// A schedule paused for a maintenance window is normal; one paused for a
-	// week is probably forgotten. Prometheus restores the pending state of
+	// A schedule paused for a maintenance window is normal, but one paused
+	// for a week is probably forgotten. Prometheus restores the pending state of
 	// long `for` durations across restarts (ALERTS_FOR_STATE).
 	durations[alertScheduleSuspendedLong] = model.Duration(7 * 24 * hour)
 	return durations
@@ -137,7 +137,7 @@ func (c *Config) AddFlags(cmd *kingpin.CmdClause) {
 func (c *Config) check() error {
 	var errs []error
 	if strings.TrimSpace(c.Selector) == "" {
-		errs = append(errs, errors.New("invalid selector: empty; use for example job=\"batchwatch\""))
+		errs = append(errs, errors.New("invalid selector: empty, want label matchers such as job=\"batchwatch\""))
 	}
 	if base, err := url.Parse(c.RunbookURLBase); err != nil || !base.IsAbs() || base.Fragment != "" {
 		errs = append(errs, fmt.Errorf("invalid runbook URL base %q: want an absolute URL without a fragment", c.RunbookURLBase))

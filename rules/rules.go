@@ -64,9 +64,9 @@ type rule struct {
 	Annotations map[string]string `yaml:"annotations,omitempty"`
 }
 
-// alert is what an alert's author writes; alertRule adds the parts every
-// alert shares (the `for` from Config, the severity and extra labels, and the
-// runbook URL).
+// alert contains the parts an alert's author writes. alertRule adds the parts
+// every alert shares: the `for` from Config, the severity and extra labels,
+// and the runbook URL.
 type alert struct {
 	name     string
 	severity string

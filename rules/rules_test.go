@@ -233,9 +233,9 @@ func TestAlertsFollowTheAnnotationContract(t *testing.T) {
 		t.Fatal("the rule file has no alerts")
 	}
 
-	// Alerts on a state that is on or off rather than a measured value; their
-	// descriptions name the state (the invalid reason, up is 0, the
-	// resource not synced).
+	// These alerts report a state that is on or off, not a measured value.
+	// Their descriptions name the state: the invalid reason, up is 0, or the
+	// resource that is not synced.
 	stateAlerts := map[string]bool{alertScheduleInvalid: true, alertBatchwatchDown: true, alertBatchwatchNotSynced: true}
 	severities := []string{severityCritical, severityWarning, severityInfo}
 

@@ -4,8 +4,8 @@ var scheduleIdentity = []string{"namespace", "kind", "name"}
 
 const scheduleObject = "{{ $labels.kind }} {{ $labels.namespace }}/{{ $labels.name }}"
 
-// scheduleGroup returns the rules about whether the controller starts the
-// runs a schedule asks for: recording rules for dashboards, then alerts.
+// scheduleGroup returns the rules about whether the controller starts a run
+// for every slot of a schedule: recording rules for dashboards, then alerts.
 func (c *Config) scheduleGroup() ruleGroup {
 	return ruleGroup{
 		Name: "batchwatch-schedule",

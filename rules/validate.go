@@ -14,15 +14,15 @@ import (
 	"github.com/batchwatch/batchwatch/collector"
 )
 
-// This file is the only caller of rulefmt and the PromQL parser, whose
-// signatures change between Prometheus releases; go.mod pins
+// This file is the only caller of rulefmt and the PromQL parser, because
+// their signatures change between Prometheus releases. go.mod pins
 // github.com/prometheus/prometheus to the release promtool is built from.
 
 // Validate parses content as a Prometheus rule file and returns every
-// problem found: YAML or rule format errors, expressions or annotation
-// templates that do not parse, and selectors of metrics that batchwatch does
-// not export and no recording rule of the file produces. Metric and label
-// names must be valid under the legacy (pre-UTF-8) scheme.
+// problem it finds. It reports YAML and rule format errors, expressions and
+// annotation templates that do not parse, and selectors of metrics that
+// batchwatch does not export and no recording rule of the file produces.
+// Metric and label names must be valid under the legacy (pre-UTF-8) scheme.
 func Validate(content []byte) error {
 	p := newParser()
 	groups, errs := rulefmt.Parse(content, false, model.LegacyValidation, p, slog.New(slog.DiscardHandler))

@@ -4,8 +4,9 @@ import "strconv"
 
 const workloadObject = "{{ $labels.kind }} {{ $labels.namespace }}/{{ $labels.workload }}"
 
-// Recording rules that the workload alerts read. They sit in the same group
-// as the alerts so that one evaluation sees the values they record.
+// Recording rules that the workload alerts read. They are in the same group
+// as the alerts, so an alert reads the values recorded in the same
+// evaluation.
 const (
 	recordTimeSinceSuccess = "namespace_kind_name:batchwatch_schedule_last_success_timestamp_seconds:time_since"
 	recordLongestInterval  = "namespace_kind_name:batchwatch_schedule_interval_seconds:max_over_time"
