@@ -25,15 +25,15 @@ func TestServeWiring(t *testing.T) {
 	cronJob := &batchv1.CronJob{
 		ObjectMeta: metav1.ObjectMeta{Name: "hourly", Namespace: "batch", UID: "cj-1",
 			CreationTimestamp: metav1.NewTime(at(t, "2026-11-01T00:00:00Z"))},
-		Spec: batchv1.CronJobSpec{Schedule: "0 * * * *", StartingDeadlineSeconds: ptr.To[int64](300)},
+		Spec:   batchv1.CronJobSpec{Schedule: "0 * * * *", StartingDeadlineSeconds: ptr.To[int64](300)},
 		Status: batchv1.CronJobStatus{LastScheduleTime: ptr.To(metav1.NewTime(at(t, "2026-12-04T10:00:00Z")))},
 	}
 	job := &batchv1.Job{
 		ObjectMeta: metav1.ObjectMeta{Name: "hourly-29939220", Namespace: "batch", UID: "job-1",
 			CreationTimestamp: metav1.NewTime(at(t, "2026-12-04T10:00:00Z")),
-			OwnerReferences: []metav1.OwnerReference{{Kind: "CronJob", Name: "hourly", UID: "cj-1", Controller: ptr.To(true)}},
-			ManagedFields:   []metav1.ManagedFieldsEntry{{Manager: "kube-controller-manager"}}},
-		Spec: batchv1.JobSpec{ActiveDeadlineSeconds: ptr.To[int64](7200), BackoffLimit: ptr.To[int32](4)},
+			OwnerReferences:   []metav1.OwnerReference{{Kind: "CronJob", Name: "hourly", UID: "cj-1", Controller: ptr.To(true)}},
+			ManagedFields:     []metav1.ManagedFieldsEntry{{Manager: "kube-controller-manager"}}},
+		Spec:   batchv1.JobSpec{ActiveDeadlineSeconds: ptr.To[int64](7200), BackoffLimit: ptr.To[int32](4)},
 		Status: batchv1.JobStatus{StartTime: ptr.To(metav1.NewTime(at(t, "2026-12-04T10:00:01Z"))), Failed: 1, Active: 1},
 	}
 	jobPod := &corev1.Pod{
