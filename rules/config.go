@@ -107,7 +107,7 @@ func defaultFor() map[string]model.Duration {
 func (c *Config) AddFlags(cmd *kingpin.CmdClause) {
 	cmd.Flag("rules.selector", "Label matchers, without braces, that select the batchwatch scrape target in every rule.").
 		Default(c.Selector).StringVar(&c.Selector)
-	cmd.Flag("rules.runbook-url-base", "URL of the runbook document; each alert links to it plus '#' and the lower-cased alert name.").
+	cmd.Flag("rules.runbook-url-base", "URL of the runbook document. Each alert links to it plus '#' and the lower-cased alert name.").
 		Default(c.RunbookURLBase).StringVar(&c.RunbookURLBase)
 	cmd.Flag("rules.extra-label", "Label added to every alert, as NAME=VALUE. Repeatable.").
 		PlaceHolder("NAME=VALUE").StringMapVar(&c.ExtraLabels)
@@ -122,7 +122,7 @@ func (c *Config) AddFlags(cmd *kingpin.CmdClause) {
 		Default(fmt.Sprint(c.FailingCriticalStreak)).IntVar(&c.FailingCriticalStreak)
 	cmd.Flag("rules.no-recent-success-grace", "Time added to two schedule intervals before BatchWorkloadNoRecentSuccess fires.").
 		Default(c.NoRecentSuccessGrace.String()).SetValue((*durationValue)(&c.NoRecentSuccessGrace))
-	cmd.Flag("rules.interval-lookback", "Window over which BatchWorkloadNoRecentSuccess takes the longest schedule interval; longer than the longest run.").
+	cmd.Flag("rules.interval-lookback", "Window over which BatchWorkloadNoRecentSuccess takes the longest schedule interval. Set it longer than the longest run.").
 		Default(c.IntervalLookback.String()).SetValue((*durationValue)(&c.IntervalLookback))
 	cmd.Flag("rules.skipped-window", "Window in which skipped slots keep BatchScheduleSkipped active.").
 		Default(c.SkippedWindow.String()).SetValue((*durationValue)(&c.SkippedWindow))
