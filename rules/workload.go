@@ -119,7 +119,8 @@ unless on (namespace, kind, workload)
 
 // workloadNoRecentSuccess compares the age of the last success with the
 // longest slot interval of the lookback window, so that the first run after
-// a long gap (a weekend, a short month) is still measured against that gap.
+// a long gap, such as the weekend of a weekday-only schedule, is still
+// measured against that gap.
 //
 // NOTE: a schedule that has never succeeded has no last-success series, so
 // this alert cannot fire for it. BatchWorkloadFailing covers that case.
