@@ -56,7 +56,7 @@ func stripMeta(m *metav1.ObjectMeta) metav1.ObjectMeta {
 	}
 	for _, ref := range m.OwnerReferences {
 		if ref.Controller != nil && *ref.Controller {
-			out.OwnerReferences = []metav1.OwnerReference{ref}
+			out.OwnerReferences = []metav1.OwnerReference{{Kind: ref.Kind, Name: ref.Name, UID: ref.UID, Controller: ref.Controller}}
 			break
 		}
 	}
@@ -123,7 +123,8 @@ func stripJob(job *batchv1.Job) *batchv1.Job {
 }
 
 // stripJobSpec keeps the budget fields and, of the pod template, the restart
-// policy and each container's memory limit for the checklist.
+// policy and the first container without a memory limit, which is all the
+// checklist needs to know.
 func stripJobSpec(spec *batchv1.JobSpec) batchv1.JobSpec {
 	out := batchv1.JobSpec{
 		Parallelism:             spec.Parallelism,
@@ -138,19 +139,29 @@ func stripJobSpec(spec *batchv1.JobSpec) batchv1.JobSpec {
 	}
 	out.Template.Spec.RestartPolicy = spec.Template.Spec.RestartPolicy
 	for _, c := range spec.Template.Spec.Containers {
-		container := corev1.Container{Name: c.Name}
-		if memory, ok := c.Resources.Limits[corev1.ResourceMemory]; ok {
-			container.Resources.Limits = corev1.ResourceList{corev1.ResourceMemory: memory}
+		if _, ok := c.Resources.Limits[corev1.ResourceMemory]; !ok {
+			out.Template.Spec.Containers = []corev1.Container{{Name: c.Name}}
+			break
 		}
-		out.Template.Spec.Containers = append(out.Template.Spec.Containers, container)
 	}
 	return out
 }
 
+// stripPod keeps what the Job's values need. A succeeded pod is kept as
+// metadata and phase only, and the Job labels are dropped when the owner
+// reference names the Job: most pods of a busy cluster are one or the other.
 func stripPod(pod *corev1.Pod) *corev1.Pod {
+	meta := stripMeta(&pod.ObjectMeta)
+	if len(meta.OwnerReferences) > 0 && meta.OwnerReferences[0].Kind == "Job" {
+		meta.Labels = nil
+	}
+	if pod.Status.Phase == corev1.PodSucceeded {
+		return &corev1.Pod{TypeMeta: pod.TypeMeta, ObjectMeta: meta, Status: corev1.PodStatus{Phase: corev1.PodSucceeded}}
+	}
+
 	out := &corev1.Pod{
 		TypeMeta:   pod.TypeMeta,
-		ObjectMeta: stripMeta(&pod.ObjectMeta),
+		ObjectMeta: meta,
 		Spec: corev1.PodSpec{
 			NodeName:      pod.Spec.NodeName,
 			RestartPolicy: pod.Spec.RestartPolicy,
