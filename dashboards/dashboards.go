@@ -55,20 +55,22 @@ func DefaultConfig() *Config {
 	}
 }
 
-// AddFlags registers flags that override the defaults.
+// UseRules takes the selector and thresholds of the alert rules, so panels
+// select the same target and turn red where the alerts fire.
+func (c *Config) UseRules(alerts *rules.Config) {
+	c.JobSelector = alerts.Selector
+	c.DeadlineWarningRatio = alerts.DeadlineWarningRatio
+	c.RetryBudgetRatio = alerts.RetryBudgetRatio
+	c.BacklogStuckAfter = alerts.BacklogMaxWait
+}
+
+// AddFlags registers flags that override the defaults. The selector and the
+// thresholds come from the rules flags through UseRules.
 func (c *Config) AddFlags(cmd *kingpin.CmdClause) {
-	cmd.Flag("dashboards.job-selector", "Label matchers, without braces, that select the batchwatch scrape target in every dashboard query.").
-		Default(c.JobSelector).StringVar(&c.JobSelector)
 	cmd.Flag("dashboards.cluster-label", "Label that tells clusters apart in a Prometheus that holds several; the dashboards also work without it.").
 		Default(c.ClusterLabel).StringVar(&c.ClusterLabel)
 	cmd.Flag("dashboards.datasource", "Name of the Prometheus data source the dashboards select first; empty selects Grafana's default data source.").
 		Default(c.Datasource).StringVar(&c.Datasource)
-	cmd.Flag("dashboards.deadline-warning-ratio", "Deadline utilisation (elapsed time / activeDeadlineSeconds) at which panels turn orange; keep it equal to --rules.deadline-warning-ratio.").
-		Default(fmt.Sprint(c.DeadlineWarningRatio)).Float64Var(&c.DeadlineWarningRatio)
-	cmd.Flag("dashboards.retry-budget-ratio", "Share of the retry limit used at which panels turn red; keep it equal to --rules.retry-budget-ratio.").
-		Default(fmt.Sprint(c.RetryBudgetRatio)).Float64Var(&c.RetryBudgetRatio)
-	cmd.Flag("dashboards.backlog-stuck-after", "Wait to start at which panels show a waiting run as stuck, such as 1h or 1d; keep it equal to --rules.backlog-max-wait.").
-		Default(c.BacklogStuckAfter.String()).SetValue(&c.BacklogStuckAfter)
 }
 
 var labelNamePattern = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)

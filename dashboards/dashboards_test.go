@@ -18,6 +18,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/batchwatch/batchwatch/collector"
+	"github.com/batchwatch/batchwatch/rules"
 )
 
 // repoRoot is the repository root relative to this package, where the
@@ -545,17 +546,20 @@ func TestFlagsOverrideDefaults(t *testing.T) {
 	cfg := DefaultConfig()
 	app := kingpin.New("batchwatch", "")
 	cfg.AddFlags(app.Command("generate", ""))
+	alerts := rules.DefaultConfig()
+	alerts.AddFlags(app.GetCommand("generate"))
 	_, err := app.Parse([]string{"generate",
-		`--dashboards.job-selector=job="bw"`,
+		`--rules.selector=job="bw"`,
 		"--dashboards.cluster-label=region",
 		"--dashboards.datasource=Mimir",
-		"--dashboards.deadline-warning-ratio=0.9",
-		"--dashboards.retry-budget-ratio=0.5",
-		"--dashboards.backlog-stuck-after=1d",
+		"--rules.deadline-warning-ratio=0.9",
+		"--rules.retry-budget-ratio=0.5",
+		"--rules.backlog-max-wait=1d",
 	})
 	if err != nil {
 		t.Fatalf("parse flags: %v", err)
 	}
+	cfg.UseRules(alerts)
 
 	want := Config{
 		JobSelector:          `job="bw"`,
@@ -578,7 +582,7 @@ func TestFlagsOverrideDefaults(t *testing.T) {
 		t.Error("datasource variable does not select the data source named by --dashboards.datasource")
 	}
 	if strings.Contains(overview, `job=\"batchwatch\"`) {
-		t.Error("overview still selects the default job after --dashboards.job-selector")
+		t.Error("overview still selects the default job after --rules.selector")
 	}
 }
 

@@ -29,6 +29,7 @@ func registerGenerate(app *kingpin.Application) (string, action) {
 	return cmd.FullCommand(), func(*slog.Logger) error {
 		files := map[string][]byte{"docs/metrics.md": collector.MetricsDoc()}
 
+		dashboardConfig.UseRules(ruleConfig)
 		ruleFiles, err := rules.Files(*ruleConfig)
 		if err != nil {
 			return fmt.Errorf("generate rules: %w", err)
