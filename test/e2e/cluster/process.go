@@ -78,7 +78,8 @@ func (p *process) running() bool {
 	return p.cmd != nil && !isClosed(p.done)
 }
 
-// exitError returns how the process ended, or nil while it runs.
+// exitError returns how the process ended, such as "exit status 1" or
+// "signal: killed", or nil while it runs.
 func (p *process) exitError() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -86,7 +87,7 @@ func (p *process) exitError() error {
 		return nil
 	}
 	if p.waitErr == nil {
-		return errors.New("exited with status 0")
+		return errors.New("exit status 0")
 	}
 	return p.waitErr
 }
@@ -159,7 +160,7 @@ func waitReady(ctx context.Context, p *process, timeout time.Duration, check rea
 	var lastErr error
 	for {
 		if err := p.exitError(); err != nil {
-			return fmt.Errorf("%s %v before it was ready; end of %s:\n%s", p.name, err, p.logPath, logTail(p.logPath, 30))
+			return fmt.Errorf("%s exited before it was ready (%v); end of %s:\n%s", p.name, err, p.logPath, logTail(p.logPath, 30))
 		}
 		attemptCtx, cancelAttempt := context.WithTimeout(ctx, 5*time.Second)
 		lastErr = check(attemptCtx)
