@@ -18,9 +18,9 @@ import (
 const (
 	// defaultNodes is the number of fake nodes when Options.Nodes is 0.
 	defaultNodes = 3
-	// componentTimeout bounds the wait for one component to become ready. A
-	// cold kube-apiserver needs about 10 s on two cores, most of it for the
-	// RBAC bootstrap.
+	// componentTimeout bounds the wait for one component to become ready.
+	// kube-apiserver, the slowest, took 4 to 6 s in the e2e tests on a busy
+	// 2-core machine, and slower CI machines get ample room.
 	componentTimeout = 2 * time.Minute
 	// stopGrace is how long a component may take to exit after SIGTERM.
 	stopGrace = 5 * time.Second
@@ -35,7 +35,8 @@ type Options struct {
 	LogDir string
 	// Nodes is the number of fake nodes that kwok runs; 0 means 3.
 	Nodes int
-	// Logger receives one line per component start and stop; nil discards.
+	// Logger receives a line when a component becomes ready or is stopped
+	// and when the cluster is ready or stopped; nil discards them.
 	Logger *slog.Logger
 }
 
@@ -252,8 +253,9 @@ func (c *Cluster) RestartAPIServer(ctx context.Context) error {
 	if err := c.checkRunning(); err != nil {
 		return err
 	}
-	// The API server keeps no state of its own, so SIGKILL loses nothing and
-	// saves the 10 s that a graceful shutdown takes.
+	// The API server keeps no state of its own, so SIGKILL loses nothing.
+	// SIGTERM did not end kube-apiserver v1.37.2 within 60 s while the other
+	// components were connected.
 	c.apiServer.stop(0)
 	c.logger.Info("component stopped", "component", c.apiServer.name)
 	return c.startProcess(ctx, c.apiServer, c.apiServerReady)
@@ -291,8 +293,9 @@ func (c *Cluster) Stop() error {
 	for _, p := range c.processes() {
 		grace := stopGrace
 		if p == c.apiServer {
-			// The API server takes about 10 s to shut down gracefully and
-			// keeps no state of its own.
+			// kube-apiserver v1.37.2 did not exit within 60 s of SIGTERM
+			// while the other components held watches, and it keeps no
+			// state of its own.
 			grace = 0
 		}
 		p.stop(grace)

@@ -136,8 +136,8 @@ func (c *Cluster) configure(binaries map[string]string) error {
 			"--service-account-key-file=" + file("service-account.pub"),
 			"--service-account-signing-key-file=" + file("service-account.key"),
 			"--service-cluster-ip-range=" + serviceClusterIPRange,
-			// The kubernetes Service would otherwise list this machine's
-			// address; no component reads it.
+			// No component reaches the API server through the kubernetes
+			// Service, so its endpoints need no upkeep.
 			"--endpoint-reconciler-type=none",
 			// This plugin taints new nodes as not ready, and only the node
 			// lifecycle controller, which does not run here, removes the

@@ -35,7 +35,8 @@ const (
 	// exits with 137, any other failure with 1.
 	AnnotationReason = "batchwatch.test/reason"
 	// AnnotationFailedAttempts is how many attempts fail before one
-	// succeeds, as an integer. The attempt number is the job controller's
+	// succeeds, as an integer; a pod with any other value stays Running.
+	// The attempt number is the job controller's
 	// batch.kubernetes.io/job-index-failure-count pod annotation plus the
 	// first container's restart count. The job controller sets that
 	// annotation only on pods of Indexed Jobs with backoffLimitPerIndex, so

@@ -74,7 +74,7 @@ func BinDir() (string, error) {
 }
 
 // BinaryPath returns the path of one tool binary, such as kubectl or promtool,
-// or an error that says how to build it.
+// or an error that names the script that builds it.
 func BinaryPath(name string) (string, error) {
 	dir, err := BinDir()
 	if err != nil {
