@@ -11,9 +11,12 @@
 #
 # Each component is pinned by the go.mod and go.sum of its wrapper module under
 # tools/. A component is rebuilt only when its stamp file, which records the
-# Go version and a hash of those two files, is missing or differs, so a second
-# run takes seconds. The script prints one "name path" line per binary or CRD
+# Go version, the platform, the linker flags and a hash of those two files, is
+# missing or differs, so a second run takes seconds. The script prints one "name path" line per binary or CRD
 # file.
+#
+# NOTE: Prometheus is built without its web UI, whose assets are made with npm
+# and are not in the module zip. The HTTP API, which the tests use, works.
 #
 # Environment:
 #   BATCHWATCH_BIN_DIR  where binaries go (default: .cache/bin in the repository)
@@ -152,11 +155,15 @@ build_go() {
 }
 
 copy_crds() {
-	local dir f
+	local json dir f
 	# Download outside any module so that no go.sum is touched, and the
 	# checksum database verifies the module instead.
-	dir="$(cd / && go mod download -json "$operator_module@$operator_version" |
-		sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
+	if ! json="$(cd / && go mod download -json "$operator_module@$operator_version")"; then
+		echo "hack/tools.sh: download of $operator_module@$operator_version failed:" >&2
+		echo "$json" >&2
+		return 1
+	fi
+	dir="$(sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p' <<<"$json")"
 	if [[ -z "$dir" || ! -d "$dir/example/prometheus-operator-crd" ]]; then
 		echo "hack/tools.sh: $operator_module@$operator_version has no example/prometheus-operator-crd folder" >&2
 		return 1
