@@ -329,13 +329,13 @@ func (c *Cluster) processes() []*process {
 }
 
 // removeFiles removes the cluster folder, except the log folder inside it
-// when the logs are kept.
+// when the logs are kept. A log folder that the caller chose lies outside.
 func (c *Cluster) removeFiles() error {
 	c.mu.Lock()
-	keep := c.keepLogs || !c.ownLogs
+	keepInside := c.keepLogs && c.ownLogs
 	c.mu.Unlock()
 
-	if !keep {
+	if !keepInside {
 		return os.RemoveAll(c.dir)
 	}
 	entries, err := os.ReadDir(c.dir)

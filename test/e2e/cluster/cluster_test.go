@@ -33,6 +33,9 @@ func TestStartKeepsLogsWhenComponentFails(t *testing.T) {
 		}
 	}
 	logDir := t.TempDir()
+	// The cluster folder goes to $TMPDIR, which must be empty afterwards.
+	tempDir := t.TempDir()
+	t.Setenv("TMPDIR", tempDir)
 
 	_, err := Start(t.Context(), Options{LogDir: logDir})
 	if err == nil {
@@ -49,6 +52,9 @@ func TestStartKeepsLogsWhenComponentFails(t *testing.T) {
 	}
 	if !strings.Contains(string(log), "etcd: invalid flag") {
 		t.Errorf("etcd log %q does not contain the output of etcd", log)
+	}
+	if left, _ := os.ReadDir(tempDir); len(left) != 0 {
+		t.Errorf("cluster folder left in $TMPDIR: %v", left)
 	}
 }
 
