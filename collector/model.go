@@ -7,8 +7,8 @@ import (
 )
 
 // Schedule is anything that starts runs from a cron expression: a CronJob,
-// and later a CronWorkflow or a ScheduledSparkApplication. Adapters fill it
-// from the engine's object; the schedule math reads only this struct.
+// a CronWorkflow or a ScheduledSparkApplication. Adapters fill it from the
+// engine's object; the schedule math reads only this struct.
 type Schedule struct {
 	Kind      string
 	Namespace string
@@ -16,7 +16,9 @@ type Schedule struct {
 	UID       types.UID
 
 	// Expression is the cron expression as written in the spec, including a
-	// legacy CRON_TZ= or TZ= prefix if the object has one.
+	// legacy CRON_TZ= or TZ= prefix if the object has one. An engine that
+	// takes several expressions (a CronWorkflow's spec.schedules) joins them
+	// with ", ", and the schedule's slots are the union of theirs.
 	Expression string
 	// TimeZone is the spec's time zone field, empty when unset.
 	TimeZone          string
@@ -63,7 +65,7 @@ const (
 	BacklogPending = "pending"
 )
 
-// Run is one execution: a Job, and later a Workflow or a SparkApplication.
+// Run is one execution: a Job, a Workflow or a SparkApplication.
 type Run struct {
 	Kind      string
 	Namespace string

@@ -3,6 +3,7 @@ package collector
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -47,7 +48,8 @@ func (e *ErrInvalidSchedule) Unwrap() error { return e.Err }
 // parsedSchedule is a cron expression bound to the zone it runs in.
 type parsedSchedule struct {
 	cron cron.Schedule
-	// zone is the time zone name, the value of the timezone label.
+	// zone is the time zone name, the value of the timezone label. Joined
+	// expressions that name different zones list each zone once.
 	zone string
 }
 
@@ -106,9 +108,56 @@ func scheduleZone(expression, timeZone, defaultZone string) (zone, spec string) 
 	}
 }
 
+// expressionSeparator joins the cron expressions of a schedule that has
+// several, such as a CronWorkflow's spec.schedules. No single valid
+// expression contains it: fields are separated by spaces, and a list inside a
+// field has no space after its commas.
+const expressionSeparator = ", "
+
 // parseSchedule parses an expression in its zone with the parser the
-// controllers use, cron.ParseStandard.
+// controllers use, cron.ParseStandard. An expression that joins several with
+// expressionSeparator yields the union of their slots, and is invalid when
+// any of them is, as the Argo controller rejects such a CronWorkflow.
 func parseSchedule(expression, timeZone, defaultZone string) (parsedSchedule, error) {
+	parts := strings.Split(expression, expressionSeparator)
+	if len(parts) == 1 {
+		return parseExpression(expression, timeZone, defaultZone)
+	}
+
+	union := make(unionSchedule, 0, len(parts))
+	var zones []string
+	for _, part := range parts {
+		parsed, err := parseExpression(part, timeZone, defaultZone)
+		if err != nil {
+			return parsedSchedule{}, err
+		}
+		union = append(union, parsed.cron)
+		if !slices.Contains(zones, parsed.zone) {
+			zones = append(zones, parsed.zone)
+		}
+	}
+	return parsedSchedule{cron: union, zone: strings.Join(zones, expressionSeparator)}, nil
+}
+
+// unionSchedule starts a run at every slot of any of its schedules; a slot
+// that several schedules share is one slot.
+type unionSchedule []cron.Schedule
+
+// Next returns the earliest slot after t among the schedules, or the zero
+// time when none has one.
+func (u unionSchedule) Next(t time.Time) time.Time {
+	var earliest time.Time
+	for _, schedule := range u {
+		next := schedule.Next(t)
+		if !next.IsZero() && (earliest.IsZero() || next.Before(earliest)) {
+			earliest = next
+		}
+	}
+	return earliest
+}
+
+// parseExpression parses one cron expression in its zone.
+func parseExpression(expression, timeZone, defaultZone string) (parsedSchedule, error) {
 	zone, spec := scheduleZone(expression, timeZone, defaultZone)
 	if zone != "" {
 		if _, err := time.LoadLocation(zone); err != nil {
