@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -161,6 +162,9 @@ var (
 	watchErrorsDesc = newFamily("watch_errors_total", counterType,
 		"Errors of the informer's list and watch calls, by resource.",
 		"resource")
+	unexpectedObjectsDesc = newFamily("unexpected_objects_total", counterType,
+		"Custom resource versions received with an unexpected shape, by resource and reason: invalid_field when a field batchwatch reads has the wrong type and the object is skipped, unknown_phase when its phase or state is not one batchwatch knows and the run counts as active.",
+		"resource", "reason")
 	buildInfoFamily = newFamily("build_info", gaugeType,
 		"A metric with a constant '1' value labeled by version, revision, branch, goversion from which batchwatch was built, and the goos and goarch for the build.",
 		"version", "revision", "branch", "goversion", "goos", "goarch", "tags")
@@ -205,3 +209,54 @@ const knownGaps = `
 - Finished-run counters and histograms start empty at every start of batchwatch: a restart does not
   replay the runs kept in the cluster.
 `
+
+// Reasons of batchwatch_unexpected_objects_total.
+const (
+	// UnexpectedInvalidField is a field of the wrong type, such as a string
+	// where a number belongs or a timestamp that does not parse. The object
+	// is skipped.
+	UnexpectedInvalidField = "invalid_field"
+	// UnexpectedUnknownPhase is a phase or state outside the values the
+	// engine documents. The run counts as active.
+	UnexpectedUnknownPhase = "unknown_phase"
+)
+
+// UnexpectedObjects counts the custom resource versions that do not have the
+// shape their engine documents. Informer transforms add to it once per
+// version received; it is safe for concurrent use.
+type UnexpectedObjects struct {
+	mu     sync.Mutex
+	counts map[unexpectedKey]uint64
+}
+
+type unexpectedKey struct {
+	resource, reason string
+}
+
+// NewUnexpectedObjects returns an empty counter.
+func NewUnexpectedObjects() *UnexpectedObjects {
+	return &UnexpectedObjects{counts: map[unexpectedKey]uint64{}}
+}
+
+// Add counts one object version of the resource, such as workflows, with
+// the reason, UnexpectedInvalidField or UnexpectedUnknownPhase.
+func (u *UnexpectedObjects) Add(resource, reason string) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.counts[unexpectedKey{resource: resource, reason: reason}]++
+}
+
+// Describe sends the descriptor of batchwatch_unexpected_objects_total.
+func (u *UnexpectedObjects) Describe(ch chan<- *prometheus.Desc) {
+	ch <- unexpectedObjectsDesc
+}
+
+// Collect emits one series per resource and reason counted so far; none
+// before the first unexpected object.
+func (u *UnexpectedObjects) Collect(ch chan<- prometheus.Metric) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	for k, n := range u.counts {
+		emit(ch, unexpectedObjectsDesc, prometheus.CounterValue, float64(n), k.resource, k.reason)
+	}
+}
