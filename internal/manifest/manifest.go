@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 
 	batchv1 "k8s.io/api/batch/v1"
@@ -23,8 +24,19 @@ type Objects struct {
 	CronJobs []*batchv1.CronJob
 	Jobs     []*batchv1.Job
 	Pods     []*corev1.Pod
+	// CustomResources are the Argo Workflows and spark-operator objects,
+	// kept unstructured: the informer transform decodes them as in serve,
+	// and skips one of an unexpected shape instead of failing the read.
+	CustomResources []*unstructured.Unstructured
 	// Skipped describes each object of a kind batchwatch does not read.
 	Skipped []string
+}
+
+// customResourceKinds are the custom resources batchwatch reads, by
+// apiVersion.
+var customResourceKinds = map[string][]string{
+	"argoproj.io/v1alpha1":         {"CronWorkflow", "Workflow"},
+	"sparkoperator.k8s.io/v1beta2": {"ScheduledSparkApplication", "SparkApplication"},
 }
 
 // ReadFile reads every object of the file at path into objs.
@@ -103,6 +115,8 @@ func (objs *Objects) add(where string, raw map[string]any) error {
 			return fmt.Errorf("%s: Pod %s: %w", where, name, err)
 		}
 		objs.Pods = append(objs.Pods, pod)
+	case slices.Contains(customResourceKinds[obj.GetAPIVersion()], kind):
+		objs.CustomResources = append(objs.CustomResources, obj)
 	default:
 		objs.Skipped = append(objs.Skipped, fmt.Sprintf("%s: %s %s %s", where, obj.GetAPIVersion(), kind, name))
 	}
