@@ -19,7 +19,7 @@ import (
 
 func registerEvaluate(app *kingpin.Application) (string, action) {
 	cmd := app.Command("evaluate", "Print the metrics of objects read from YAML or JSON files, as a scrape would at --now.")
-	files := cmd.Flag("filename", "File of objects, as written by 'kubectl get cronjobs,jobs,pods -A -o yaml' or a multi-document manifest; repeatable.").
+	files := cmd.Flag("filename", "File of objects, as written by 'kubectl get cronjobs,jobs,pods -A -o yaml' (or with cronworkflows, workflows, scheduledsparkapplications and sparkapplications) or a multi-document manifest; repeatable.").
 		Short('f').Required().Strings()
 	nowFlag := cmd.Flag("now", "Instant to evaluate at, in RFC 3339 (2026-12-04T08:00:00Z); defaults to the current time.").String()
 	model := addModelFlags(cmd)
@@ -68,10 +68,15 @@ func evaluationRegistry(objs *manifest.Objects, now time.Time, model *modelOptio
 	if err != nil {
 		return nil, err
 	}
+	unexpected := collector.NewUnexpectedObjects()
+	engines, err := kube.StaticCustomResources(objs.CustomResources, recorder, unexpected, model.defaultTimeZone, logger)
+	if err != nil {
+		return nil, err
+	}
 
 	registry := prometheus.NewPedanticRegistry()
 	err = registry.Register(collector.New(collector.Options{
-		Sources:         []collector.Source{source},
+		Sources:         append([]collector.Source{source}, engines...),
 		Recorder:        recorder,
 		Clock:           clocktesting.NewFakePassiveClock(now),
 		ScheduleGrace:   model.scheduleGrace,
@@ -80,6 +85,9 @@ func evaluationRegistry(objs *manifest.Objects, now time.Time, model *modelOptio
 	}))
 	if err != nil {
 		return nil, fmt.Errorf("register collector: %w", err)
+	}
+	if err := registry.Register(unexpected); err != nil {
+		return nil, fmt.Errorf("register unexpected objects counter: %w", err)
 	}
 	return registry, nil
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/common/version"
 	"github.com/prometheus/exporter-toolkit/web"
 	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -43,7 +44,7 @@ type serveOptions struct {
 }
 
 func registerServe(app *kingpin.Application) (string, action) {
-	cmd := app.Command("serve", "Watch CronJobs, Jobs and Pods and serve their metrics on /metrics.")
+	cmd := app.Command("serve", "Watch CronJobs, Jobs and Pods, and the Argo Workflows and spark-operator resources where their CRDs are installed, and serve their metrics on /metrics.")
 	opts := &serveOptions{}
 	cmd.Flag("kubeconfig", "Path to a kubeconfig file; without it, the in-cluster config, else $KUBECONFIG or ~/.kube/config.").
 		StringVar(&opts.kubeconfig)
@@ -75,12 +76,17 @@ func serve(opts *serveOptions, logger *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("create Kubernetes client: %w", err)
 	}
+	dynamicClient, err := dynamic.NewForConfig(restConfig)
+	if err != nil {
+		return fmt.Errorf("create Kubernetes dynamic client: %w", err)
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 
-	exporter := newExporter(client, splitNamespaces(opts.namespaces), opts.model, clock.RealClock{}, logger)
-	exporter.informers.Start(ctx)
+	exporter := newExporter(client, splitNamespaces(opts.namespaces), opts.model, clock.RealClock{}, logger,
+		withCustomResources(client.Discovery(), dynamicClient, 0))
+	exporter.start(ctx)
 	go exporter.waitForSync(ctx, opts.syncTimeout)
 
 	server := &http.Server{Handler: exporter.handler(), ReadHeaderTimeout: 10 * time.Second}
@@ -125,11 +131,37 @@ func restConfig(kubeconfig string) (*rest.Config, error) {
 // exporter is serve's wiring: informers, collectors and HTTP handlers.
 type exporter struct {
 	informers *kube.Informers
-	registry  *prometheus.Registry
-	logger    *slog.Logger
+	// customResources watches the Argo and spark-operator resources; nil
+	// when the exporter was built without them.
+	customResources *kube.CustomResources
+	registry        *prometheus.Registry
+	logger          *slog.Logger
 }
 
-func newExporter(client kubernetes.Interface, namespaces []string, model *modelOptions, clk clock.PassiveClock, logger *slog.Logger) *exporter {
+// exporterOption adds an optional part to the exporter.
+type exporterOption func(*exporterParts)
+
+type exporterParts struct {
+	customResources *kube.CustomResourceOptions
+}
+
+// withCustomResources makes the exporter watch the Argo Workflows and
+// spark-operator resources that discovery finds, polling it every interval
+// (30s when zero).
+func withCustomResources(discovery kube.ResourceDiscovery, client dynamic.Interface, interval time.Duration) exporterOption {
+	return func(parts *exporterParts) {
+		parts.customResources = &kube.CustomResourceOptions{Discovery: discovery, Client: client, DiscoveryInterval: interval}
+	}
+}
+
+func newExporter(client kubernetes.Interface, namespaces []string, model *modelOptions, clk clock.PassiveClock, logger *slog.Logger,
+	options ...exporterOption,
+) *exporter {
+	var parts exporterParts
+	for _, option := range options {
+		option(&parts)
+	}
+
 	recorder := collector.NewRecorder(clk.Now())
 	informers := kube.New(kube.Options{
 		Client:      client,
@@ -138,15 +170,34 @@ func newExporter(client kubernetes.Interface, namespaces []string, model *modelO
 		Recorder:    recorder,
 		Logger:      logger,
 	})
+	e := &exporter{informers: informers, logger: logger}
+	sources := []collector.Source{informers.Source()}
+	stats := informers.Stats
 
-	registry := prometheus.NewRegistry()
-	registry.MustRegister(
+	unexpected := collector.NewUnexpectedObjects()
+	if parts.customResources != nil {
+		opts := *parts.customResources
+		opts.Namespaces = namespaces
+		opts.DefaultZone = model.defaultTimeZone
+		opts.Recorder = recorder
+		opts.Unexpected = unexpected
+		opts.Logger = logger
+		e.customResources = kube.NewCustomResources(opts)
+		sources = append(sources, e.customResources.Sources()...)
+		stats = func() []collector.InformerStats {
+			return append(informers.Stats(), e.customResources.Stats()...)
+		}
+	}
+
+	e.registry = prometheus.NewRegistry()
+	e.registry.MustRegister(
 		versioncollector.NewCollector("batchwatch"),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		collector.NewInformerCollector(informers.Stats),
+		collector.NewInformerCollector(stats),
+		unexpected,
 		collector.New(collector.Options{
-			Sources:         []collector.Source{informers.Source()},
+			Sources:         sources,
 			Recorder:        recorder,
 			Clock:           clk,
 			ScheduleGrace:   model.scheduleGrace,
@@ -154,7 +205,18 @@ func newExporter(client kubernetes.Interface, namespaces []string, model *modelO
 			Logger:          logger,
 		}),
 	)
-	return &exporter{informers: informers, registry: registry, logger: logger}
+	return e
+}
+
+// start runs the informers until ctx is done. The custom resource
+// informers do not hold back /readyz: their CRDs may be installed while
+// batchwatch lacks the RBAC rules to read them, and their health shows in
+// batchwatch_informer_synced instead.
+func (e *exporter) start(ctx context.Context) {
+	e.informers.Start(ctx)
+	if e.customResources != nil {
+		e.customResources.Start(ctx)
+	}
 }
 
 func (e *exporter) waitForSync(ctx context.Context, timeout time.Duration) {
