@@ -197,9 +197,37 @@ func MetricsDoc() []byte {
 		}
 		fmt.Fprintf(&b, "| `%s` | %s | %s | %s |\n", f.name, f.typ, strings.Join(labels, ", "), strings.ReplaceAll(f.help, "|", "\\|"))
 	}
+	b.WriteString(engineSources)
 	b.WriteString(knownGaps)
 	return b.Bytes()
 }
+
+// engineSources lists the fields each engine's adapter reads, because the
+// HELP texts name the batch/v1 fields only.
+const engineSources = `
+## Sources per engine
+
+The same families describe every engine. Where a HELP text names a batch/v1 field, the other engines
+read these:
+
+| Value | CronJob and Job | CronWorkflow and Workflow (` + "`argoproj.io/v1alpha1`" + `) | ScheduledSparkApplication and SparkApplication (` + "`sparkoperator.k8s.io/v1beta2`" + `) |
+| --- | --- | --- | --- |
+| schedule | ` + "`spec.schedule`, `spec.timeZone`" + ` | ` + "`spec.schedule`, else `spec.schedules` joined with \", \"; `spec.timezone`" + ` | ` + "`spec.schedule`, `spec.timeZone`" + ` |
+| last scheduled | ` + "`status.lastScheduleTime`" + ` | ` + "`status.lastScheduledTime`" + ` | ` + "`status.lastRun`" + `, the time the run started |
+| starting deadline | ` + "`spec.startingDeadlineSeconds`" + ` | ` + "`spec.startingDeadlineSeconds`" + ` | none; ` + "`--schedule-grace`" + ` applies |
+| suspended | ` + "`spec.suspend`" + ` | ` + "`spec.suspend`, or `status.phase` Stopped" + ` | ` + "`spec.suspend`" + ` |
+| run start and finish | ` + "`status.startTime`" + `, the Complete or Failed condition | ` + "`status.startedAt`, `status.finishedAt`" + ` | ` + "`status.lastSubmissionAttemptTime`, `status.terminationTime`" + ` |
+| deadline | ` + "`spec.activeDeadlineSeconds`" + ` | ` + "`spec.activeDeadlineSeconds`" + ` | none, so no deadline utilization |
+| retries | ` + "`status.failed`" + ` and restarts | failed children of the Retry node with the most of them | ` + "`status.executionAttempts`" + ` - 1, or ` + "`status.submissionAttempts`" + ` - 1 while SUBMISSION_FAILED |
+| retry limit | ` + "`spec.backoffLimit`" + ` | ` + "`retryStrategy.limit`" + ` of that node's template, else of the workflow; 0 without a retryStrategy | ` + "`onFailureRetries`" + ` (` + "`onSubmissionFailureRetries`" + ` while SUBMISSION_FAILED) for OnFailure, 0 for Never, none for Always |
+| workload | CronJob, else ` + "`app.kubernetes.io/name`" + `, else the ` + "`generateName`" + ` prefix | CronWorkflow, else the WorkflowTemplate, else the ` + "`generateName`" + ` prefix | ScheduledSparkApplication, else the ` + "`generateName`" + ` prefix, else the name |
+| waiting to start | suspended (queued), pods not scheduled (pending) | phase Pending or not yet seen (pending) | SUBMITTED or not yet seen (pending), SUSPENDED (queued) |
+| failure reason | the Failed condition's reason | Failed or Error, the phase | SubmissionFailed when nothing ran, else Failed |
+
+Objects of these custom resources that do not have the documented shape are counted in
+` + "`batchwatch_unexpected_objects_total`" + `. A field of the wrong type skips the object, and an
+unknown phase counts its run as active.
+`
 
 const knownGaps = `
 ## Known gaps
@@ -208,6 +236,10 @@ const knownGaps = `
   and watching the schedule; ` + "`batchwatch evaluate`" + ` reads no history and reports it as 0.
 - Finished-run counters and histograms start empty at every start of batchwatch: a restart does not
   replay the runs kept in the cluster.
+- A Workflow whose node status the Argo controller offloaded to its database
+  (` + "`status.offloadNodeStatusVersion`" + `) reports 0 retries.
+- A ScheduledSparkApplication that the operator marked FailedValidation keeps that state after its
+  spec is fixed and starts no run. batchwatch reports such a schedule as valid, with missed runs.
 `
 
 // Reasons of batchwatch_unexpected_objects_total.

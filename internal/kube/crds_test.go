@@ -171,7 +171,10 @@ func TestCustomResourcesFollowDiscovery(t *testing.T) {
 	}, 10*time.Second, 10*time.Millisecond, "watch delivers new workflows")
 	_, runs = argo.Snapshot()
 	assert.Len(t, runs, 2, "the malformed workflow is skipped")
-	assert.Equal(t, uint64(3), crds.Stats()[1].Events["add"], "one add from the initial list and two from the watch")
+	// Handlers run after the cache is updated, so the event count may lag.
+	assert.Eventually(t, func() bool {
+		return crds.Stats()[1].Events["add"] == 3
+	}, 10*time.Second, 10*time.Millisecond, "one add from the initial list and two from the watch")
 	assert.Contains(t, logs.String(), "custom resource has a field of the wrong type; skipping it")
 	want := `
 # HELP batchwatch_unexpected_objects_total Custom resource versions received with an unexpected shape, by resource and reason: invalid_field when a field batchwatch reads has the wrong type and the object is skipped, unknown_phase when its phase or state is not one batchwatch knows and the run counts as active.
@@ -229,6 +232,41 @@ func TestCustomResourcesSurviveDiscoveryErrors(t *testing.T) {
 	require.Eventually(t, func() bool {
 		return strings.Contains(logs.String(), "discovery succeeded again")
 	}, 10*time.Second, 10*time.Millisecond, "recovery is logged")
+}
+
+func TestCustomResourcesInNamespaces(t *testing.T) {
+	discovery := &stubDiscovery{}
+	discovery.serve(argoGroupVersion, "cronworkflows", "workflows")
+	outside := workflow("elsewhere", "Running")
+	outside.SetNamespace("other")
+	client := newFakeDynamicClient(workflow("first", "Running"), outside)
+	crds := NewCustomResources(CustomResourceOptions{
+		Discovery:   discovery,
+		Client:      client,
+		Namespaces:  []string{"data", "reports"},
+		DefaultZone: "UTC",
+		Recorder:    collector.NewRecorder(time.Time{}),
+		Unexpected:  collector.NewUnexpectedObjects(),
+		Logger:      slog.New(slog.DiscardHandler),
+	})
+	argo := crds.Sources()[0]
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	crds.Start(ctx)
+	second := workflow("second", "Pending")
+	second.SetNamespace("reports")
+	_, err := client.Resource(argoGroupVersion.WithResource("workflows")).Namespace("reports").Create(ctx, second, metav1.CreateOptions{})
+	require.NoError(t, err)
+
+	require.Eventually(t, func() bool {
+		_, runs := argo.Snapshot()
+		return argo.Synced() && len(runs) == 2
+	}, 10*time.Second, 10*time.Millisecond, "workflows of both watched namespaces")
+	_, runs := argo.Snapshot()
+	names := []string{runs[0].Name, runs[1].Name}
+	assert.ElementsMatch(t, []string{"first", "second"}, names, "no workflow of an unwatched namespace")
+	assert.Equal(t, 2, crds.Stats()[1].Objects, "objects across both namespace informers")
 }
 
 func TestCustomResourceTransform(t *testing.T) {
