@@ -437,16 +437,16 @@ status:
 				"batchwatch_run_retries", "batchwatch_run_retry_limit",
 			},
 			want: `
-# HELP batchwatch_run_deadline_utilization_ratio Elapsed time since status.startTime divided by spec.activeDeadlineSeconds, for active runs with a deadline; a ratio.
+# HELP batchwatch_run_deadline_utilization_ratio Elapsed time divided by the run's active deadline (Job and Workflow activeDeadlineSeconds), for active runs that have one; a ratio.
 # TYPE batchwatch_run_deadline_utilization_ratio gauge
 batchwatch_run_deadline_utilization_ratio{kind="Workflow",name="backfill-q2w8r",namespace="data",workload="backfill"} 0.8
-# HELP batchwatch_run_elapsed_seconds Time since the run started (status.startTime), for active runs, in seconds.
+# HELP batchwatch_run_elapsed_seconds Time since the run started (Job status.startTime, Workflow status.startedAt, SparkApplication last submission), for active runs, in seconds.
 # TYPE batchwatch_run_elapsed_seconds gauge
 batchwatch_run_elapsed_seconds{kind="Workflow",name="backfill-q2w8r",namespace="data",workload="backfill"} 8640
-# HELP batchwatch_run_retries Failed attempts of an active run so far: status.failed, plus container restarts when pods use restartPolicy OnFailure, or the worst index with backoffLimitPerIndex.
+# HELP batchwatch_run_retries Failed attempts of an active run so far: Job status.failed plus container restarts under restartPolicy OnFailure (the worst index with backoffLimitPerIndex), failed Argo retry children, or Spark attempts minus one.
 # TYPE batchwatch_run_retries gauge
 batchwatch_run_retries{kind="Workflow",name="backfill-q2w8r",namespace="data",workload="backfill"} 2
-# HELP batchwatch_run_retry_limit Failed attempts an active run may have before it fails: spec.backoffLimit (default 6), or spec.backoffLimitPerIndex for each index.
+# HELP batchwatch_run_retry_limit Failed attempts an active run may have before it fails: Job spec.backoffLimit (default 6) or backoffLimitPerIndex, Argo retryStrategy.limit, or the Spark restartPolicy retries.
 # TYPE batchwatch_run_retry_limit gauge
 batchwatch_run_retry_limit{kind="Workflow",name="backfill-q2w8r",namespace="data",workload="backfill"} 3
 `,

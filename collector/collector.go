@@ -25,6 +25,15 @@ type Source interface {
 	Snapshot() ([]*Schedule, []*Run)
 }
 
+// OptionalSource is a Source of resources that may not exist in the cluster,
+// such as the custom resources of an engine that is not installed. While
+// Served is false the collector emits nothing for it, not even
+// collector_success, because there is nothing to collect.
+type OptionalSource interface {
+	Source
+	Served() bool
+}
+
 // Options configure a Collector.
 type Options struct {
 	Sources  []Source
@@ -86,6 +95,9 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 // recorded counters.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	for _, source := range c.sources {
+		if optional, ok := source.(OptionalSource); ok && !optional.Served() {
+			continue
+		}
 		start := c.clock.Now()
 		if !source.Synced() {
 			emit(ch, collectorSuccessDesc, prometheus.GaugeValue, 0, source.Name())

@@ -156,16 +156,16 @@ batchwatch_workload_last_run_failed{kind="Job",namespace="batch",workload="night
 				"batchwatch_run_retries", "batchwatch_run_retry_limit",
 			},
 			want: `
-# HELP batchwatch_run_deadline_utilization_ratio Elapsed time since status.startTime divided by spec.activeDeadlineSeconds, for active runs with a deadline; a ratio.
+# HELP batchwatch_run_deadline_utilization_ratio Elapsed time divided by the run's active deadline (Job and Workflow activeDeadlineSeconds), for active runs that have one; a ratio.
 # TYPE batchwatch_run_deadline_utilization_ratio gauge
 batchwatch_run_deadline_utilization_ratio{kind="Job",name="report",namespace="batch",workload="report"} 0.75
-# HELP batchwatch_run_elapsed_seconds Time since the run started (status.startTime), for active runs, in seconds.
+# HELP batchwatch_run_elapsed_seconds Time since the run started (Job status.startTime, Workflow status.startedAt, SparkApplication last submission), for active runs, in seconds.
 # TYPE batchwatch_run_elapsed_seconds gauge
 batchwatch_run_elapsed_seconds{kind="Job",name="report",namespace="batch",workload="report"} 2700
-# HELP batchwatch_run_retries Failed attempts of an active run so far: status.failed, plus container restarts when pods use restartPolicy OnFailure, or the worst index with backoffLimitPerIndex.
+# HELP batchwatch_run_retries Failed attempts of an active run so far: Job status.failed plus container restarts under restartPolicy OnFailure (the worst index with backoffLimitPerIndex), failed Argo retry children, or Spark attempts minus one.
 # TYPE batchwatch_run_retries gauge
 batchwatch_run_retries{kind="Job",name="report",namespace="batch",workload="report"} 3
-# HELP batchwatch_run_retry_limit Failed attempts an active run may have before it fails: spec.backoffLimit (default 6), or spec.backoffLimitPerIndex for each index.
+# HELP batchwatch_run_retry_limit Failed attempts an active run may have before it fails: Job spec.backoffLimit (default 6) or backoffLimitPerIndex, Argo retryStrategy.limit, or the Spark restartPolicy retries.
 # TYPE batchwatch_run_retry_limit gauge
 batchwatch_run_retry_limit{kind="Job",name="report",namespace="batch",workload="report"} 3
 `,
@@ -194,10 +194,10 @@ batchwatch_run_retry_limit{kind="Job",name="report",namespace="batch",workload="
 			now:     "2026-12-04T10:10:00Z",
 			metrics: []string{"batchwatch_run_retries", "batchwatch_run_retry_limit", "batchwatch_spec_check_failed"},
 			want: `
-# HELP batchwatch_run_retries Failed attempts of an active run so far: status.failed, plus container restarts when pods use restartPolicy OnFailure, or the worst index with backoffLimitPerIndex.
+# HELP batchwatch_run_retries Failed attempts of an active run so far: Job status.failed plus container restarts under restartPolicy OnFailure (the worst index with backoffLimitPerIndex), failed Argo retry children, or Spark attempts minus one.
 # TYPE batchwatch_run_retries gauge
 batchwatch_run_retries{kind="Job",name="shards",namespace="batch",workload="shards"} 2
-# HELP batchwatch_run_retry_limit Failed attempts an active run may have before it fails: spec.backoffLimit (default 6), or spec.backoffLimitPerIndex for each index.
+# HELP batchwatch_run_retry_limit Failed attempts an active run may have before it fails: Job spec.backoffLimit (default 6) or backoffLimitPerIndex, Argo retryStrategy.limit, or the Spark restartPolicy retries.
 # TYPE batchwatch_run_retry_limit gauge
 batchwatch_run_retry_limit{kind="Job",name="shards",namespace="batch",workload="shards"} 2
 `,
@@ -215,7 +215,7 @@ batchwatch_run_retry_limit{kind="Job",name="shards",namespace="batch",workload="
 			now:     "2026-12-04T10:10:00Z",
 			metrics: []string{"batchwatch_run_retry_limit", "batchwatch_run_deadline_utilization_ratio", "batchwatch_spec_check_failed"},
 			want: `
-# HELP batchwatch_run_retry_limit Failed attempts an active run may have before it fails: spec.backoffLimit (default 6), or spec.backoffLimitPerIndex for each index.
+# HELP batchwatch_run_retry_limit Failed attempts an active run may have before it fails: Job spec.backoffLimit (default 6) or backoffLimitPerIndex, Argo retryStrategy.limit, or the Spark restartPolicy retries.
 # TYPE batchwatch_run_retry_limit gauge
 batchwatch_run_retry_limit{kind="Job",name="plain",namespace="batch",workload="plain"} 6
 # HELP batchwatch_spec_check_failed A batch checklist item the spec does not meet (no_deadline, no_backoff_limit, no_ttl, no_resource_limits, no_starting_deadline); value 1.
@@ -251,7 +251,7 @@ batchwatch_backlog_oldest_wait_seconds{kind="Job",namespace="batch",queue="team-
 # TYPE batchwatch_backlog_runs gauge
 batchwatch_backlog_runs{kind="Job",namespace="batch",queue="",state="pending"} 1
 batchwatch_backlog_runs{kind="Job",namespace="batch",queue="team-a",state="queued"} 2
-# HELP batchwatch_run_elapsed_seconds Time since the run started (status.startTime), for active runs, in seconds.
+# HELP batchwatch_run_elapsed_seconds Time since the run started (Job status.startTime, Workflow status.startedAt, SparkApplication last submission), for active runs, in seconds.
 # TYPE batchwatch_run_elapsed_seconds gauge
 batchwatch_run_elapsed_seconds{kind="Job",name="big",namespace="batch",workload="big"} 1800
 `,
@@ -316,7 +316,7 @@ func TestCollectorNotSynced(t *testing.T) {
 	f.synced = false
 
 	want := `
-# HELP batchwatch_collector_success Whether the last scrape of the collector emitted object series, 1 or 0; 0 until its informers have synced.
+# HELP batchwatch_collector_success Whether the last scrape of the collector emitted object series, 1 or 0; 0 until its informers have synced, absent while an optional engine is not installed.
 # TYPE batchwatch_collector_success gauge
 batchwatch_collector_success{collector="batch"} 0
 `
@@ -415,4 +415,15 @@ func TestMetricsDocListsEveryFamily(t *testing.T) {
 		assert.Contains(t, doc, "`"+name+"`")
 	}
 	assert.True(t, strings.HasPrefix(doc, "<!-- Code generated by batchwatch generate. DO NOT EDIT. -->"))
+}
+
+func TestRecorderCountsRunFinishedInStartSecond(t *testing.T) {
+	// The API server stores whole seconds: a run that finished 0.7s before
+	// the recorder started still reads as finished in the same second.
+	since := at("2026-12-04T10:00:00Z").Add(700 * time.Millisecond)
+	job := newJob("quick", started("2026-12-04T09:59:50Z"), finished(batchv1.JobComplete, "CompletionsReached", "2026-12-04T10:00:00Z"))
+
+	f := newFixture("2026-12-04T10:01:00Z", since, job)
+
+	assert.Equal(t, 1, testutil.CollectAndCount(f.collector, "batchwatch_runs_finished_total"))
 }

@@ -103,16 +103,16 @@ var (
 // the runs in flight and not the history.
 var (
 	runDeadlineUtilizationDesc = newFamily("run_deadline_utilization_ratio", gaugeType,
-		"Elapsed time since status.startTime divided by spec.activeDeadlineSeconds, for active runs with a deadline; a ratio.",
+		"Elapsed time divided by the run's active deadline (Job and Workflow activeDeadlineSeconds), for active runs that have one; a ratio.",
 		runLabels...)
 	runElapsedDesc = newFamily("run_elapsed_seconds", gaugeType,
-		"Time since the run started (status.startTime), for active runs, in seconds.",
+		"Time since the run started (Job status.startTime, Workflow status.startedAt, SparkApplication last submission), for active runs, in seconds.",
 		runLabels...)
 	runRetriesDesc = newFamily("run_retries", gaugeType,
-		"Failed attempts of an active run so far: status.failed, plus container restarts when pods use restartPolicy OnFailure, or the worst index with backoffLimitPerIndex.",
+		"Failed attempts of an active run so far: Job status.failed plus container restarts under restartPolicy OnFailure (the worst index with backoffLimitPerIndex), failed Argo retry children, or Spark attempts minus one.",
 		runLabels...)
 	runRetryLimitDesc = newFamily("run_retry_limit", gaugeType,
-		"Failed attempts an active run may have before it fails: spec.backoffLimit (default 6), or spec.backoffLimitPerIndex for each index.",
+		"Failed attempts an active run may have before it fails: Job spec.backoffLimit (default 6) or backoffLimitPerIndex, Argo retryStrategy.limit, or the Spark restartPolicy retries.",
 		runLabels...)
 )
 
@@ -151,7 +151,7 @@ var (
 		"Objects held in the informer cache of the resource.",
 		"resource")
 	collectorSuccessDesc = newFamily("collector_success", gaugeType,
-		"Whether the last scrape of the collector emitted object series, 1 or 0; 0 until its informers have synced.",
+		"Whether the last scrape of the collector emitted object series, 1 or 0; 0 until its informers have synced, absent while an optional engine is not installed.",
 		"collector")
 	scrapeDurationDesc = newFamily("scrape_duration_seconds", gaugeType,
 		"Time the collector took to compute the last scrape, in seconds.",

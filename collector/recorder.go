@@ -72,9 +72,11 @@ type histogram struct {
 }
 
 // NewRecorder returns a Recorder that counts what finishes at or after since.
+// Kubernetes timestamps have whole seconds, so since is truncated to the
+// second: a run that finished in the second batchwatch started is counted.
 func NewRecorder(since time.Time) *Recorder {
 	return &Recorder{
-		since:       since,
+		since:       since.Truncate(time.Second),
 		seenRuns:    map[types.UID]struct{}{},
 		seenPods:    map[types.UID]podSeen{},
 		finished:    map[finishedKey]uint64{},

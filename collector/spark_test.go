@@ -285,10 +285,10 @@ func TestSparkCollector(t *testing.T) {
 	f := newCRDFixture(t, "2026-12-04T10:00:00Z", time.Time{}, objectsFromYAML(t, sparkNamespace)...)
 
 	want := `
-# HELP batchwatch_run_retries Failed attempts of an active run so far: status.failed, plus container restarts when pods use restartPolicy OnFailure, or the worst index with backoffLimitPerIndex.
+# HELP batchwatch_run_retries Failed attempts of an active run so far: Job status.failed plus container restarts under restartPolicy OnFailure (the worst index with backoffLimitPerIndex), failed Argo retry children, or Spark attempts minus one.
 # TYPE batchwatch_run_retries gauge
 batchwatch_run_retries{kind="SparkApplication",name="sessionize",namespace="spark",workload="sessionize"} 2
-# HELP batchwatch_run_retry_limit Failed attempts an active run may have before it fails: spec.backoffLimit (default 6), or spec.backoffLimitPerIndex for each index.
+# HELP batchwatch_run_retry_limit Failed attempts an active run may have before it fails: Job spec.backoffLimit (default 6) or backoffLimitPerIndex, Argo retryStrategy.limit, or the Spark restartPolicy retries.
 # TYPE batchwatch_run_retry_limit gauge
 batchwatch_run_retry_limit{kind="SparkApplication",name="sessionize",namespace="spark",workload="sessionize"} 3
 # HELP batchwatch_runs_finished_total Runs that finished while batchwatch watched, by outcome and the reason of the final condition.

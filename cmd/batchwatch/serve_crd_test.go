@@ -86,11 +86,10 @@ func TestServeWiringCustomResources(t *testing.T) {
 	assert.Equal(t, http.StatusOK, resp.StatusCode)
 
 	want := `
-# HELP batchwatch_collector_success Whether the last scrape of the collector emitted object series, 1 or 0; 0 until its informers have synced.
+# HELP batchwatch_collector_success Whether the last scrape of the collector emitted object series, 1 or 0; 0 until its informers have synced, absent while an optional engine is not installed.
 # TYPE batchwatch_collector_success gauge
 batchwatch_collector_success{collector="argo"} 1
 batchwatch_collector_success{collector="batch"} 1
-batchwatch_collector_success{collector="spark"} 1
 # HELP batchwatch_informer_synced Whether the informer cache of the resource has synced, 1 or 0.
 # TYPE batchwatch_informer_synced gauge
 batchwatch_informer_synced{resource="cronjobs"} 1
@@ -98,13 +97,13 @@ batchwatch_informer_synced{resource="cronworkflows"} 1
 batchwatch_informer_synced{resource="jobs"} 1
 batchwatch_informer_synced{resource="pods"} 1
 batchwatch_informer_synced{resource="workflows"} 1
-# HELP batchwatch_run_deadline_utilization_ratio Elapsed time since status.startTime divided by spec.activeDeadlineSeconds, for active runs with a deadline; a ratio.
+# HELP batchwatch_run_deadline_utilization_ratio Elapsed time divided by the run's active deadline (Job and Workflow activeDeadlineSeconds), for active runs that have one; a ratio.
 # TYPE batchwatch_run_deadline_utilization_ratio gauge
 batchwatch_run_deadline_utilization_ratio{kind="Workflow",name="nightly-1796367600",namespace="data",workload="nightly"} 0.7499305555555555
-# HELP batchwatch_run_retries Failed attempts of an active run so far: status.failed, plus container restarts when pods use restartPolicy OnFailure, or the worst index with backoffLimitPerIndex.
+# HELP batchwatch_run_retries Failed attempts of an active run so far: Job status.failed plus container restarts under restartPolicy OnFailure (the worst index with backoffLimitPerIndex), failed Argo retry children, or Spark attempts minus one.
 # TYPE batchwatch_run_retries gauge
 batchwatch_run_retries{kind="Workflow",name="nightly-1796367600",namespace="data",workload="nightly"} 1
-# HELP batchwatch_run_retry_limit Failed attempts an active run may have before it fails: spec.backoffLimit (default 6), or spec.backoffLimitPerIndex for each index.
+# HELP batchwatch_run_retry_limit Failed attempts an active run may have before it fails: Job spec.backoffLimit (default 6) or backoffLimitPerIndex, Argo retryStrategy.limit, or the Spark restartPolicy retries.
 # TYPE batchwatch_run_retry_limit gauge
 batchwatch_run_retry_limit{kind="Workflow",name="nightly-1796367600",namespace="data",workload="nightly"} 2
 # HELP batchwatch_schedule_active_runs Runs of the schedule that have not finished.
@@ -125,5 +124,6 @@ batchwatch_schedule_info{concurrency_policy="Allow",kind="CronWorkflow",name="ni
 	body, err := io.ReadAll(resp.Body)
 	require.NoError(t, err)
 	assert.NotContains(t, string(body), "sparkapplications", "no informer series for resources that are not served")
+	assert.NotContains(t, string(body), `batchwatch_collector_success{collector="spark"}`, "no collector series for an engine that is not installed")
 	assert.NotContains(t, string(body), "batchwatch_unexpected_objects_total{", "no unexpected objects")
 }

@@ -78,10 +78,10 @@ batchwatch_cached_objects{resource="pods"} 1
 batchwatch_informer_synced{resource="cronjobs"} 1
 batchwatch_informer_synced{resource="jobs"} 1
 batchwatch_informer_synced{resource="pods"} 1
-# HELP batchwatch_run_deadline_utilization_ratio Elapsed time since status.startTime divided by spec.activeDeadlineSeconds, for active runs with a deadline; a ratio.
+# HELP batchwatch_run_deadline_utilization_ratio Elapsed time divided by the run's active deadline (Job and Workflow activeDeadlineSeconds), for active runs that have one; a ratio.
 # TYPE batchwatch_run_deadline_utilization_ratio gauge
 batchwatch_run_deadline_utilization_ratio{kind="Job",name="hourly-29939220",namespace="batch",workload="hourly"} 0.7498611111111111
-# HELP batchwatch_run_retries Failed attempts of an active run so far: status.failed, plus container restarts when pods use restartPolicy OnFailure, or the worst index with backoffLimitPerIndex.
+# HELP batchwatch_run_retries Failed attempts of an active run so far: Job status.failed plus container restarts under restartPolicy OnFailure (the worst index with backoffLimitPerIndex), failed Argo retry children, or Spark attempts minus one.
 # TYPE batchwatch_run_retries gauge
 batchwatch_run_retries{kind="Job",name="hourly-29939220",namespace="batch",workload="hourly"} 1
 # HELP batchwatch_schedule_missed_runs Slots since the last scheduled run whose grace (startingDeadlineSeconds or --schedule-grace) has passed without a run, derived from the cron expression and status; capped at 100 like the controller.

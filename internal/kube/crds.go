@@ -240,9 +240,41 @@ func (c *CustomResources) addHandlers(cronWorkflows, workflows, scheduled, appli
 	}
 }
 
-// Sources returns the Argo and spark-operator sources, in that order.
+// Sources returns the Argo and spark-operator sources, in that order. A
+// source whose resources are all missing from the API server reports as not
+// served, so the collector emits nothing for an engine that is not installed.
 func (c *CustomResources) Sources() []collector.Source {
-	return []collector.Source{c.argo, c.spark}
+	return []collector.Source{
+		servedSource{Source: c.argo, served: c.servedFunc(argoGroupVersion)},
+		servedSource{Source: c.spark, served: c.servedFunc(sparkGroupVersion)},
+	}
+}
+
+// servedSource adds Served to a source of optional resources.
+type servedSource struct {
+	collector.Source
+	served func() bool
+}
+
+func (s servedSource) Served() bool { return s.served() }
+
+// servedFunc reports whether any resource of the group version has running
+// informers or objects read from files.
+func (c *CustomResources) servedFunc(gv schema.GroupVersion) func() bool {
+	return func() bool {
+		for _, wr := range c.resources {
+			if wr.gvr.GroupVersion() != gv {
+				continue
+			}
+			wr.mu.Lock()
+			served := wr.running != nil || wr.static != nil
+			wr.mu.Unlock()
+			if served {
+				return true
+			}
+		}
+		return false
+	}
 }
 
 // Start polls discovery once, starting the informers of the resources that
