@@ -51,8 +51,8 @@ func (d *demo) collect(ctx context.Context, api *prometheusAPI) summary {
 	return s
 }
 
-// writeLinks writes the URLs and commands a user can try while the demo
-// runs, and the settings in which the demo differs from the defaults.
+// writeLinks writes the URLs and the kubectl command a user can try while the
+// demo runs, and the settings in which the demo differs from the defaults.
 func (d *demo) writeLinks(w io.Writer) {
 	prometheus := d.prometheus.URL()
 	kubectl, err := cluster.BinaryPath("kubectl")
@@ -65,13 +65,14 @@ func (d *demo) writeLinks(w io.Writer) {
 	}
 
 	t := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(t, "batchwatch\t%s/metrics  (log: %s)\n", d.batchwatch.URL(), d.batchwatch.LogPath())
+	fmt.Fprintf(t, "batchwatch\t%s/metrics\n", d.batchwatch.URL())
 	fmt.Fprintf(t, "Prometheus\t%s/api/v1/alerts\n", prometheus)
-	fmt.Fprintf(t, "\t%s/api/v1/query?query=batchwatch_backlog_runs  (web UI: %s)\n", prometheus, prometheus)
+	fmt.Fprintf(t, "\t%s/api/v1/query?query=batchwatch_backlog_runs\n", prometheus)
 	fmt.Fprintf(t, "kubectl\t%s --kubeconfig %s get jobs -n %s\n", kubectl, d.cluster.Kubeconfig(), demoNamespace)
-	fmt.Fprintf(t, "demo only\t--schedule-grace=%s (default 5m); alert 'for' at most %s (default 5m or 15m); BatchBacklogStuck after %s (default 1h)\n",
-		scheduleGrace, formatAge(demoFor), formatAge(demoBacklogMaxWait))
-	fmt.Fprintf(t, "workloads\texamples/README.md says what each sample workload shows, and when\n")
+	fmt.Fprintf(t, "demo only\tbatchwatch --schedule-grace=%s instead of 5m; alert 'for' durations\n", scheduleGrace)
+	fmt.Fprintf(t, "\tof at most %s instead of 5m or 15m; BatchBacklogStuck after %s, not 1h\n",
+		formatAge(demoFor), formatAge(demoBacklogMaxWait))
+	fmt.Fprintf(t, "samples\texamples/README.md says what each workload shows, and when\n")
 	t.Flush()
 }
 
@@ -80,10 +81,10 @@ func (d *demo) writeSummary(w io.Writer, s summary, duration time.Duration) {
 	stop := "Ctrl-C stops the demo"
 	if duration > 0 {
 		remaining := max(duration-s.at.Sub(d.applied), 0)
-		stop = fmt.Sprintf("the demo stops in %s (--duration=%s)", formatAge(remaining), duration)
+		stop = fmt.Sprintf("stops in %s (--duration)", formatAge(remaining))
 	}
-	fmt.Fprintf(w, "batchwatch demo at %s, %s after the workloads in examples/ were applied. Refreshes every %s; %s.\n",
-		s.at.Format("15:04:05"), formatAge(s.at.Sub(d.applied)), formatAge(interval), stop)
+	fmt.Fprintf(w, "batchwatch demo at %s: workloads applied %s ago; %s\n",
+		s.at.Format("15:04:05"), formatAge(s.at.Sub(d.applied)), stop)
 
 	switch up := s.series["up"]; {
 	case s.seriesErr != nil:
@@ -105,7 +106,7 @@ func (d *demo) writeSummary(w io.Writer, s summary, duration time.Duration) {
 }
 
 func writeSchedules(w io.Writer, s summary) {
-	fmt.Fprintf(w, "\nSCHEDULES: a slot counts as missed once startingDeadlineSeconds, else --schedule-grace, has passed without a run\n")
+	fmt.Fprintf(w, "\nSCHEDULES: a slot is missed when its grace passes without a run\n")
 	infos := sortedSamples(s.series["batchwatch_schedule_info"], "namespace", "name")
 	if len(infos) == 0 {
 		fmt.Fprintln(w, "  none")
@@ -123,17 +124,18 @@ func writeSchedules(w io.Writer, s summary) {
 		if err != nil {
 			zone = time.UTC
 		}
-		fmt.Fprintf(w, "  %s %s: %q in %s, concurrencyPolicy %s, active runs %s\n",
+		fmt.Fprintf(w, "  %s %s: %q in %s, concurrencyPolicy %s\n",
 			info.Labels["kind"], displayName(info.Labels["namespace"], info.Labels["name"]),
-			info.Labels["schedule"], info.Labels["timezone"], info.Labels["concurrency_policy"], formatFirstValue(active[key]))
-		fmt.Fprintf(w, "    last slot %s, next slot %s; missed now: %s; skipped so far: %s\n",
-			formatSlot(last[key], zone, s.at, "none yet"), formatSlot(next[key], zone, s.at, "none (suspended)"),
-			formatByReason(missed[key]), formatByReason(skipped[key]))
+			info.Labels["schedule"], info.Labels["timezone"], info.Labels["concurrency_policy"])
+		fmt.Fprintf(w, "    last slot %s, next slot %s\n",
+			formatSlot(last[key], zone, s.at, "none yet"), formatSlot(next[key], zone, s.at, "none (suspended)"))
+		fmt.Fprintf(w, "    active runs %s, missed now %s, skipped so far %s\n",
+			formatFirstValue(active[key]), formatByReason(missed[key]), formatByReason(skipped[key]))
 	}
 }
 
 func writeWorkloads(w io.Writer, s summary) {
-	fmt.Fprintf(w, "\nWORKLOADS: the latest finished run of each CronJob or standalone Job (app.kubernetes.io/name)\n")
+	fmt.Fprintf(w, "\nWORKLOADS: the latest finished run of each CronJob or standalone Job\n")
 	failed := sortedSamples(s.series["batchwatch_workload_last_run_failed"], "namespace", "workload")
 	if len(failed) == 0 {
 		fmt.Fprintln(w, "  no run has finished yet")
@@ -156,7 +158,7 @@ func writeWorkloads(w io.Writer, s summary) {
 }
 
 func writeActiveRuns(w io.Writer, s summary) {
-	fmt.Fprintf(w, "\nACTIVE RUNS: deadline used is elapsed time / activeDeadlineSeconds; retries are failed attempts against backoffLimit\n")
+	fmt.Fprintf(w, "\nACTIVE RUNS: deadline used is elapsed time / activeDeadlineSeconds\n")
 	elapsed := sortedSamples(s.series["batchwatch_run_elapsed_seconds"], "namespace", "name")
 	if len(elapsed) == 0 {
 		fmt.Fprintln(w, "  none")
@@ -168,7 +170,7 @@ func writeActiveRuns(w io.Writer, s summary) {
 	limits := byKey(s.series["batchwatch_run_retry_limit"], labels...)
 
 	t := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(t, "  KIND\tRUN\tWORKLOAD\tELAPSED\tDEADLINE USED\tRETRIES")
+	fmt.Fprintln(t, "  KIND\tRUN\tWORKLOAD\tELAPSED\tDEADLINE USED\tRETRIES/LIMIT")
 	for _, sample := range elapsed {
 		key := seriesKey(sample.Labels, labels...)
 		seconds := sample.Value
@@ -179,7 +181,7 @@ func writeActiveRuns(w io.Writer, s summary) {
 		}
 		used := formatFirstValue(retries[key])
 		if limit := limits[key]; len(limit) > 0 {
-			used += " of " + formatFirstValue(limit)
+			used += "/" + formatFirstValue(limit)
 		}
 		fmt.Fprintf(t, "  %s\t%s\t%s\t%s\t%s\t%s\n", sample.Labels["kind"], displayName(sample.Labels["namespace"], sample.Labels["name"]),
 			sample.Labels["workload"], formatAge(time.Duration(seconds)*time.Second), deadline, used)
@@ -188,7 +190,7 @@ func writeActiveRuns(w io.Writer, s summary) {
 }
 
 func writeBacklog(w io.Writer, s summary) {
-	fmt.Fprintf(w, "\nBACKLOG: runs waiting to start (queued: suspended or Kueue-queued; pending: pods not scheduled)\n")
+	fmt.Fprintf(w, "\nBACKLOG: runs waiting to start (suspended, Kueue-queued or unscheduled)\n")
 	var runs []sample
 	for _, sample := range sortedSamples(s.series["batchwatch_backlog_runs"], "namespace", "queue", "state") {
 		if sample.Value > 0 {
@@ -238,9 +240,9 @@ func writeAlerts(w io.Writer, s summary) {
 	}
 	alerts := slices.Clone(s.alerts)
 	slices.SortFunc(alerts, func(a, b alert) int {
-		// Firing sorts before pending.
+		// Alphabetical order puts firing before pending.
 		return cmp.Or(
-			-cmp.Compare(a.State, b.State),
+			cmp.Compare(a.State, b.State),
 			cmp.Compare(a.Labels["alertname"], b.Labels["alertname"]),
 			cmp.Compare(formatLabels(a.Labels), formatLabels(b.Labels)),
 		)
@@ -251,7 +253,7 @@ func writeAlerts(w io.Writer, s summary) {
 			firing++
 		}
 	}
-	fmt.Fprintf(w, "\nALERTS: %d firing, %d pending; an alert fires after its condition has held for its 'for' duration\n", firing, len(alerts)-firing)
+	fmt.Fprintf(w, "\nALERTS: %d firing, %d pending (pending until the condition has held for 'for')\n", firing, len(alerts)-firing)
 	if len(alerts) == 0 {
 		return
 	}
@@ -265,7 +267,7 @@ func writeAlerts(w io.Writer, s summary) {
 	t.Flush()
 }
 
-// formatLabels writes the labels of an alert as name=value pairs sorted by
+// formatLabels formats the labels of an alert as name=value pairs sorted by
 // name. It leaves out the alert name and severity, which have their own
 // columns, and job and instance, which are the same for every alert.
 func formatLabels(labels map[string]string) string {
@@ -317,8 +319,8 @@ func displayName(namespace, name string) string {
 	return namespace + "/" + name
 }
 
-// formatSlot writes a Unix time in the schedule's zone with its distance from
-// now, or absent when there is no sample.
+// formatSlot formats a Unix time in the schedule's zone with its distance from
+// now. It returns absent when there is no sample.
 func formatSlot(samples []sample, zone *time.Location, now time.Time, absent string) string {
 	if len(samples) == 0 {
 		return absent
@@ -331,8 +333,8 @@ func formatSlot(samples []sample, zone *time.Location, now time.Time, absent str
 	return text + " (" + formatAge(now.Sub(t)) + " ago)"
 }
 
-// formatByReason writes the non-zero values of samples by their reason
-// label, or 0.
+// formatByReason formats the non-zero values of samples with their reason
+// label, or returns 0 when there are none.
 func formatByReason(samples []sample) string {
 	var parts []string
 	for _, s := range sortedSamples(samples, "reason") {
@@ -357,8 +359,8 @@ func formatValue(v float64) string {
 	return fmt.Sprintf("%g", v)
 }
 
-// formatAge writes a duration rounded to seconds, with at most two units:
-// 45s, 2m, 3m5s, 6h27m, 2d3h. A negative duration is written as 0s.
+// formatAge formats a duration rounded to seconds, with at most two units:
+// 45s, 2m, 3m5s, 6h27m, 2d3h. A negative duration becomes 0s.
 func formatAge(d time.Duration) string {
 	d = max(d.Round(time.Second), 0)
 	var major, minor int
