@@ -6,6 +6,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -222,6 +224,17 @@ func testAPIServerOutage(t *testing.T, c *cluster.Cluster, batchwatch exporter) 
 		return nil
 	})
 
+	// The runs of these namespaces finished before the outage, so the
+	// informers' relist after it must not count them again.
+	before, err := batchwatch.scrape(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	finishedBefore := finishedRunSamples(before, "retries", "deadline", "backlog")
+	if len(finishedBefore) == 0 {
+		t.Fatal("no finished-run series of the namespaces retries, deadline and backlog before the outage")
+	}
+
 	c.StopAPIServer()
 	running := false
 	t.Cleanup(func() {
@@ -322,8 +335,48 @@ func testAPIServerOutage(t *testing.T, c *cluster.Cluster, batchwatch exporter) 
 		if err := s.expect("batchwatch_backlog_runs", queuedSeries, 1); err != nil {
 			return err
 		}
-		return checkCachedObjects(ctx, client, s)
+		if err := checkCachedObjects(ctx, client, s); err != nil {
+			return err
+		}
+		for key, want := range finishedBefore {
+			if got := finishedRunSamples(s, key.namespace)[key]; got != want {
+				return wrongValue("%s{%s} = %g after the outage, want %g as before it", key.family, key.labels, got, want)
+			}
+		}
+		return nil
 	})
+}
+
+// sampleKey names one series: its family and its labels as text.
+type sampleKey struct {
+	family, namespace, labels string
+}
+
+// finishedRunSamples returns the values of the finished-run counters and
+// histogram counts of the namespaces.
+func finishedRunSamples(s scrape, namespaces ...string) map[sampleKey]float64 {
+	samples := map[sampleKey]float64{}
+	for _, name := range []string{"batchwatch_runs_finished_total", "batchwatch_run_duration_seconds", "batchwatch_pod_failures_total"} {
+		for _, m := range s.families[name].GetMetric() {
+			var namespace string
+			var pairs []string
+			for _, pair := range m.GetLabel() {
+				if pair.GetName() == "namespace" {
+					namespace = pair.GetValue()
+				}
+				pairs = append(pairs, fmt.Sprintf("%s=%q", pair.GetName(), pair.GetValue()))
+			}
+			if !slices.Contains(namespaces, namespace) {
+				continue
+			}
+			value := m.GetCounter().GetValue()
+			if m.Histogram != nil {
+				value = float64(m.GetHistogram().GetSampleCount())
+			}
+			samples[sampleKey{family: name, namespace: namespace, labels: strings.Join(pairs, ",")}] = value
+		}
+	}
+	return samples
 }
 
 // checkCachedObjects compares batchwatch's cache sizes with the objects the
