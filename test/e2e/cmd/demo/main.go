@@ -239,8 +239,9 @@ func (d *demo) watch(out *screen, duration time.Duration) {
 }
 
 // stop ends Prometheus, batchwatch and the control plane, in that order. It
-// removes the demo folder with the component logs unless keepLogs is set,
-// which a failed start uses so the logs can be read.
+// removes the demo folder with the component logs, unless keepLogs is set
+// and a component has written a log. A failed start sets keepLogs so the
+// logs can be read.
 func (d *demo) stop(logger *slog.Logger, keepLogs bool) {
 	var errs []error
 	for _, s := range []*cluster.Server{d.prometheus, d.batchwatch} {
@@ -260,8 +261,9 @@ func (d *demo) stop(logger *slog.Logger, keepLogs bool) {
 		logger.Error("stop the demo", "err", err, "folder", d.dir)
 		return
 	}
-	if keepLogs {
-		logger.Info("demo stopped; component logs kept", "folder", filepath.Join(d.dir, "logs"))
+	logs := filepath.Join(d.dir, "logs")
+	if entries, err := os.ReadDir(logs); keepLogs && err == nil && len(entries) > 0 {
+		logger.Info("demo stopped; component logs kept", "folder", logs)
 		return
 	}
 	if err := os.RemoveAll(d.dir); err != nil {
