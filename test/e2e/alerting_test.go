@@ -93,7 +93,7 @@ func TestAlertsReachWebhookReceiver(t *testing.T) {
 	cronJob := &batchv1.CronJob{
 		ObjectMeta: metav1.ObjectMeta{Name: "sync", Namespace: namespace},
 		Spec: batchv1.CronJobSpec{
-			Schedule:    "*/1 * * * *",
+			Schedule:    everyMinuteSchedule,
 			JobTemplate: batchv1.JobTemplateSpec{Spec: jobSpec(nil)},
 		},
 	}
