@@ -120,16 +120,22 @@ func start(logger *slog.Logger) (*demo, error) {
 	}
 	logger.Info("batchwatch ready", "metrics", d.batchwatch.URL()+"/metrics", "log", d.batchwatch.LogPath())
 
-	ruleFile, err := writeDemoRules(dir)
-	if err != nil {
-		return d, err
+	// Prometheus starts with an empty rule file and loads the alert pack
+	// after its first scrape of batchwatch. Until then absent(up) would put
+	// BatchwatchDown in pending, an artefact of starting both at once.
+	ruleFile := filepath.Join(dir, "batchwatch.rules.yaml")
+	if err := os.WriteFile(ruleFile, []byte("groups: []\n"), 0o644); err != nil {
+		return d, fmt.Errorf("write the empty rule file: %w", err)
 	}
-	logger.Info("starting Prometheus", "scrape_interval", interval.String(), "rules", ruleFile)
+	logger.Info("starting Prometheus", "scrape_interval", interval.String())
 	d.prometheus, err = cluster.StartPrometheus(ctx, prometheusConfig(d.batchwatch.Address()), []string{ruleFile})
 	if err != nil {
 		return d, err
 	}
-	logger.Info("Prometheus ready", "url", d.prometheus.URL(), "log", d.prometheus.LogPath())
+	if err := d.loadRules(ctx, ruleFile); err != nil {
+		return d, err
+	}
+	logger.Info("Prometheus ready", "url", d.prometheus.URL(), "log", d.prometheus.LogPath(), "rules", ruleFile)
 
 	if err := d.applyExamples(ctx, logger, filepath.Join(root, "examples")); err != nil {
 		return d, err
@@ -145,6 +151,34 @@ func waitSynced(ctx context.Context, s *cluster.Server) error {
 	})
 	if err != nil {
 		return fmt.Errorf("batchwatch /readyz not ready within %s (log in %s): %w", startTimeout, s.LogPath(), err)
+	}
+	return nil
+}
+
+// loadRules waits for Prometheus's first successful scrape of batchwatch,
+// then writes the demo's alert pack to ruleFile and reloads Prometheus.
+func (d *demo) loadRules(ctx context.Context, ruleFile string) error {
+	api := &prometheusAPI{url: d.prometheus.URL()}
+	err := wait.PollUntilContextTimeout(ctx, 500*time.Millisecond, startTimeout, true, func(ctx context.Context) (bool, error) {
+		up, err := api.query(ctx, `up{job="batchwatch"} == 1`)
+		return err == nil && len(up) > 0, nil
+	})
+	if err != nil {
+		return fmt.Errorf("no successful scrape of batchwatch by Prometheus within %s (log in %s): %w", startTimeout, d.prometheus.LogPath(), err)
+	}
+
+	if err := writeDemoRules(ruleFile); err != nil {
+		return err
+	}
+	if err := api.reload(ctx); err != nil {
+		return err
+	}
+	groups, err := api.ruleGroups(ctx)
+	if err != nil {
+		return err
+	}
+	if groups == 0 {
+		return fmt.Errorf("no rule group loaded from %s after the Prometheus reload (log in %s)", ruleFile, d.prometheus.LogPath())
 	}
 	return nil
 }

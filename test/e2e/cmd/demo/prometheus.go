@@ -83,6 +83,36 @@ func (p *prometheusAPI) alerts(ctx context.Context) ([]alert, error) {
 	return data.Alerts, nil
 }
 
+// reload makes Prometheus reread its configuration and rule files
+// (POST /-/reload, enabled by --web.enable-lifecycle).
+func (p *prometheusAPI) reload(ctx context.Context) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.url+"/-/reload", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("reload Prometheus: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		return fmt.Errorf("reload Prometheus: status %s: %s", resp.Status, body)
+	}
+	return nil
+}
+
+// ruleGroups returns the number of rule groups Prometheus has loaded.
+func (p *prometheusAPI) ruleGroups(ctx context.Context) (int, error) {
+	var data struct {
+		Groups []json.RawMessage `json:"groups"`
+	}
+	if err := p.get(ctx, "/api/v1/rules", &data); err != nil {
+		return 0, err
+	}
+	return len(data.Groups), nil
+}
+
 // get sends a GET request to path and decodes the data field of a successful
 // response into target.
 func (p *prometheusAPI) get(ctx context.Context, path string, target any) error {

@@ -5,7 +5,6 @@ package main
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/prometheus/common/model"
@@ -23,10 +22,10 @@ const (
 	demoBacklogMaxWait = 2 * time.Minute
 )
 
-// writeDemoRules generates the alert pack with the demo's shorter durations
-// into dir and returns the path of the rule file. Every other option keeps
-// the default that produces rules/generated/batchwatch.rules.yaml.
-func writeDemoRules(dir string) (string, error) {
+// writeDemoRules writes the alert pack with the demo's shorter durations to
+// path. Every other option keeps the default that produces
+// rules/generated/batchwatch.rules.yaml.
+func writeDemoRules(path string) error {
 	cfg := rules.DefaultConfig()
 	for name, d := range cfg.For {
 		cfg.For[name] = min(d, model.Duration(demoFor))
@@ -35,11 +34,10 @@ func writeDemoRules(dir string) (string, error) {
 
 	files, err := rules.Files(*cfg)
 	if err != nil {
-		return "", fmt.Errorf("generate the demo rules: %w", err)
+		return fmt.Errorf("generate the demo rules: %w", err)
 	}
-	path := filepath.Join(dir, filepath.Base(rules.RuleFilePath))
 	if err := os.WriteFile(path, files[rules.RuleFilePath], 0o644); err != nil {
-		return "", fmt.Errorf("write the demo rules: %w", err)
+		return fmt.Errorf("write the demo rules: %w", err)
 	}
-	return path, nil
+	return nil
 }

@@ -69,6 +69,7 @@ func (d *demo) writeLinks(w io.Writer) {
 	fmt.Fprintf(t, "Prometheus\t%s/api/v1/alerts\n", prometheus)
 	fmt.Fprintf(t, "\t%s/api/v1/query?query=batchwatch_backlog_runs\n", prometheus)
 	fmt.Fprintf(t, "kubectl\t%s --kubeconfig %s get jobs -n %s\n", kubectl, d.cluster.Kubeconfig(), demoNamespace)
+	fmt.Fprintf(t, "log\t%s\n", d.batchwatch.LogPath())
 	fmt.Fprintf(t, "demo only\tbatchwatch --schedule-grace=%s instead of 5m; alert 'for' durations\n", scheduleGrace)
 	fmt.Fprintf(t, "\tof at most %s instead of 5m or 15m; BatchBacklogStuck after %s, not 1h\n",
 		formatAge(demoFor), formatAge(demoBacklogMaxWait))
