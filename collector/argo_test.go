@@ -592,6 +592,7 @@ status: {lastScheduledTime: "2026-12-04T07:00:00Z"}
 	want := `
 # HELP batchwatch_schedule_skipped_runs_total Slots passed over without a run, counted once when status.lastScheduleTime moved past them while batchwatch watched.
 # TYPE batchwatch_schedule_skipped_runs_total counter
+batchwatch_schedule_skipped_runs_total{kind="CronWorkflow",name="hourly",namespace="data",reason="concurrency_forbidden"} 0
 batchwatch_schedule_skipped_runs_total{kind="CronWorkflow",name="hourly",namespace="data",reason="not_started"} 4
 `
 	assert.NoError(t, testutil.CollectAndCompare(f.collector, strings.NewReader(want), "batchwatch_schedule_skipped_runs_total"))

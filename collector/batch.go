@@ -69,10 +69,10 @@ type BatchSource struct {
 	logger   *slog.Logger
 }
 
-// NewBatchSource returns a source over the given caches. The Job store must
+// NewBatchSource returns a source over the given caches; synced reports
+// whether their informers completed the first list. The Job store must
 // have the cache.NamespaceIndex index and the pod store the PodsByJobIndex
-// index. synced reports whether all three
-// informers have synced.
+// index.
 func NewBatchSource(cronJobs, jobs, pods Store, synced func() bool, recorder *Recorder, defaultZone string, logger *slog.Logger) *BatchSource {
 	return &BatchSource{
 		cronJobs: cronJobs,
@@ -215,10 +215,16 @@ func (b *BatchSource) OnCronJob(old, updated *batchv1.CronJob) {
 		return
 	}
 
-	if old == nil || old.Status.LastScheduleTime == nil || updated.Status.LastScheduleTime == nil {
+	// An added CronJob is history; an update is a move seen while watching.
+	// Before its first run a CronJob's slots count from its creation, as
+	// in the missed-slot math.
+	if old == nil || updated.Status.LastScheduleTime == nil {
 		return
 	}
-	previous, current := old.Status.LastScheduleTime.Time, updated.Status.LastScheduleTime.Time
+	previous, current := old.CreationTimestamp.Time, updated.Status.LastScheduleTime.Time
+	if old.Status.LastScheduleTime != nil {
+		previous = old.Status.LastScheduleTime.Time
+	}
 	if !current.After(previous) {
 		return
 	}

@@ -17,9 +17,9 @@ import (
 type Source interface {
 	// Name is the value of the collector label of the source's self-metrics.
 	Name() string
-	// Synced reports whether the source's caches are complete. Until then
-	// the collector emits none of its object series, because an empty cache
-	// would look like real data.
+	// Synced reports whether the source's caches completed their first
+	// list. Until then the collector emits none of its object series,
+	// because an empty cache would look like real data.
 	Synced() bool
 	// Snapshot returns the source's schedules and runs.
 	Snapshot() ([]*Schedule, []*Run)
@@ -175,6 +175,12 @@ func (c *Collector) collectSchedule(ch chan<- prometheus.Metric, s *Schedule, ru
 	emit(ch, scheduleMissedDesc, prometheus.GaugeValue, float64(v.missedNotStarted), s.Namespace, s.Kind, s.Name, reasonNotStarted)
 	emit(ch, scheduleMissedDesc, prometheus.GaugeValue, float64(v.missedForbidden), s.Namespace, s.Kind, s.Name, reasonConcurrencyForbidden)
 	emit(ch, scheduleOverdueDesc, prometheus.GaugeValue, v.overdue.Seconds(), s.Namespace, s.Kind, s.Name)
+
+	// Both counters start at 0, because increase() cannot see the first
+	// increment of a series that appears with the value 1.
+	for _, reason := range []string{reasonNotStarted, reasonConcurrencyForbidden} {
+		emit(ch, scheduleSkippedDesc, prometheus.CounterValue, float64(c.recorder.skippedSlots(s, reason)), s.Namespace, s.Kind, s.Name, reason)
+	}
 }
 
 // lastSuccess returns the latest successful finish of a schedule's runs: the

@@ -380,6 +380,7 @@ func TestSkippedRunsWhenLastScheduleTimeJumps(t *testing.T) {
 	want := `
 # HELP batchwatch_schedule_skipped_runs_total Slots passed over without a run, counted once when status.lastScheduleTime moved past them while batchwatch watched.
 # TYPE batchwatch_schedule_skipped_runs_total counter
+batchwatch_schedule_skipped_runs_total{kind="CronJob",name="hourly",namespace="batch",reason="concurrency_forbidden"} 0
 batchwatch_schedule_skipped_runs_total{kind="CronJob",name="hourly",namespace="batch",reason="not_started"} 3
 `
 	assert.NoError(t, testutil.CollectAndCompare(f.collector, strings.NewReader(want), "batchwatch_schedule_skipped_runs_total"))
@@ -426,4 +427,23 @@ func TestRecorderCountsRunFinishedInStartSecond(t *testing.T) {
 	f := newFixture("2026-12-04T10:01:00Z", since, job)
 
 	assert.Equal(t, 1, testutil.CollectAndCount(f.collector, "batchwatch_runs_finished_total"))
+}
+
+func TestSkippedRunsBeforeFirstRunCountFromCreation(t *testing.T) {
+	// Created at 07:10 while the controller was down; it started only the
+	// 11:00 slot, dropping 08:00, 09:00 and 10:00.
+	old := newCronJob("new", "0 * * * *", func(cj *batchv1.CronJob) { cj.CreationTimestamp = *metaTime("2026-12-04T07:10:00Z") })
+	f := newFixture("2026-12-04T11:00:30Z", time.Time{}, old)
+
+	updated := old.DeepCopy()
+	updated.Status.LastScheduleTime = metaTime("2026-12-04T11:00:00Z")
+	f.source.OnCronJob(old, updated)
+
+	want := `
+# HELP batchwatch_schedule_skipped_runs_total Slots passed over without a run, counted once when status.lastScheduleTime moved past them while batchwatch watched.
+# TYPE batchwatch_schedule_skipped_runs_total counter
+batchwatch_schedule_skipped_runs_total{kind="CronJob",name="new",namespace="batch",reason="concurrency_forbidden"} 0
+batchwatch_schedule_skipped_runs_total{kind="CronJob",name="new",namespace="batch",reason="not_started"} 3
+`
+	assert.NoError(t, testutil.CollectAndCompare(f.collector, strings.NewReader(want), "batchwatch_schedule_skipped_runs_total"))
 }

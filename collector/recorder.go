@@ -171,6 +171,13 @@ func (rec *Recorder) ForgetPod(uid types.UID) {
 	delete(rec.seenPods, uid)
 }
 
+// skippedSlots returns the slots counted for a schedule and reason.
+func (rec *Recorder) skippedSlots(s *Schedule, reason string) uint64 {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	return rec.skipped[skippedKey{namespace: s.Namespace, kind: s.Kind, name: s.Name, reason: reason}]
+}
+
 // ObserveSkipped adds slots a schedule passed over without a run.
 func (rec *Recorder) ObserveSkipped(s *Schedule, reason string, slots int) {
 	if slots <= 0 {
@@ -191,7 +198,9 @@ func (h *histogram) observe(v float64) {
 	}
 }
 
-// collect emits the recorded counters and histograms.
+// collect emits the recorded counters and histograms of runs and pods. The
+// skipped-slot counters are emitted with their schedules, so that every
+// valid schedule has them from 0 on.
 func (rec *Recorder) collect(ch chan<- prometheus.Metric) {
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
@@ -212,9 +221,6 @@ func (rec *Recorder) collect(ch chan<- prometheus.Metric) {
 	}
 	for k, n := range rec.podFailures {
 		emit(ch, podFailuresDesc, prometheus.CounterValue, float64(n), k.namespace, k.kind, k.workload, k.reason, k.exitCode)
-	}
-	for k, n := range rec.skipped {
-		emit(ch, scheduleSkippedDesc, prometheus.CounterValue, float64(n), k.namespace, k.kind, k.name, k.reason)
 	}
 }
 

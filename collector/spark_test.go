@@ -356,6 +356,7 @@ status: {lastRun: "2026-12-04T07:00:02Z"}
 	want := `
 # HELP batchwatch_schedule_skipped_runs_total Slots passed over without a run, counted once when status.lastScheduleTime moved past them while batchwatch watched.
 # TYPE batchwatch_schedule_skipped_runs_total counter
+batchwatch_schedule_skipped_runs_total{kind="ScheduledSparkApplication",name="hourly",namespace="spark",reason="concurrency_forbidden"} 0
 batchwatch_schedule_skipped_runs_total{kind="ScheduledSparkApplication",name="hourly",namespace="spark",reason="not_started"} 2
 `
 	assert.NoError(t, testutil.CollectAndCompare(f.collector, strings.NewReader(want), "batchwatch_schedule_skipped_runs_total"))

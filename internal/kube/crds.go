@@ -161,10 +161,12 @@ func NewCustomResources(opts CustomResourceOptions) *CustomResources {
 	return c
 }
 
+// allSynced reports whether the resources completed their first list; see
+// resource.hasSynced for why a later outage does not count.
 func allSynced(resources ...*watchedResource) func() bool {
 	return func() bool {
 		for _, wr := range resources {
-			if !wr.synced() {
+			if !wr.hasSynced() {
 				return false
 			}
 		}
@@ -498,6 +500,14 @@ func (wr *watchedResource) store() collector.Store {
 		return wr.running.store
 	}
 	return nil
+}
+
+// hasSynced reports whether the resource's informers completed their first
+// list. A resource that is not served has nothing to sync.
+func (wr *watchedResource) hasSynced() bool {
+	wr.mu.Lock()
+	defer wr.mu.Unlock()
+	return wr.running == nil || wr.running.res.hasSynced()
 }
 
 // synced reports whether the resource's informers have synced and their

@@ -98,7 +98,7 @@ func New(opts Options) *Informers {
 			}))
 	}
 
-	i.source = collector.NewBatchSource(i.cronJobs.store(), i.jobs.store(), i.pods.store(), i.Synced,
+	i.source = collector.NewBatchSource(i.cronJobs.store(), i.jobs.store(), i.pods.store(), i.hasSynced,
 		opts.Recorder, opts.DefaultZone, opts.Logger)
 	i.addHandlers()
 	return i
@@ -250,6 +250,19 @@ func (r *resource) store() collector.Store {
 	return union
 }
 
+// hasSynced reports whether every informer of the resource completed its
+// first list. It stays true when the API server goes away later, so the
+// series go on from the last known state instead of vanishing and firing
+// again; informer_synced and /readyz report the outage.
+func (r *resource) hasSynced() bool {
+	for _, t := range r.informers {
+		if !t.HasSynced() {
+			return false
+		}
+	}
+	return true
+}
+
 func (r *resource) synced() bool {
 	for _, t := range r.informers {
 		if !t.synced() {
@@ -287,6 +300,11 @@ func (i *Informers) WaitForSync(ctx context.Context) bool {
 	}
 	i.logger.Info("caches synced", "duration_seconds", time.Since(start).Seconds())
 	return true
+}
+
+// hasSynced reports whether every cache completed its first list.
+func (i *Informers) hasSynced() bool {
+	return i.cronJobs.hasSynced() && i.jobs.hasSynced() && i.pods.hasSynced()
 }
 
 // Synced reports whether every cache has synced and its last list or watch
