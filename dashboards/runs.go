@@ -111,10 +111,10 @@ func finishedRunsByOutcome(s selectors) *timeseries.PanelBuilder {
 func durationPercentiles(s selectors) *timeseries.PanelBuilder {
 	bucket := s.workload("batchwatch_run_duration_seconds_bucket")
 	return timeseriesPanel("Run duration p50 and p95",
-		"Median and 95th percentile duration of runs that finished within the window before each point, per workload, in seconds, from the batchwatch_run_duration_seconds histogram. A rising p95 means runs slow down and approach their deadline; no line means no run finished in the window.",
+		"Median and 95th percentile duration of runs that finished within the window before each point, per workload, in seconds, from the batchwatch_run_duration_seconds histogram. A rising p95 means runs slow down and approach their deadline; no line means no run finished in the window (a workload without runs in the window would give NaN, which the >= 0 filter drops).",
 		units.Seconds,
-		query(fmt.Sprintf("histogram_quantile(0.5, sum by (%s) (rate(%s[$window])))", s.by("namespace", "kind", "workload", "le"), bucket), "p50 {{namespace}}/{{workload}}"),
-		query(fmt.Sprintf("histogram_quantile(0.95, sum by (%s) (rate(%s[$window])))", s.by("namespace", "kind", "workload", "le"), bucket), "p95 {{namespace}}/{{workload}}"))
+		query(fmt.Sprintf("histogram_quantile(0.5, sum by (%s) (rate(%s[$window]))) >= 0", s.by("namespace", "kind", "workload", "le"), bucket), "p50 {{namespace}}/{{workload}}"),
+		query(fmt.Sprintf("histogram_quantile(0.95, sum by (%s) (rate(%s[$window]))) >= 0", s.by("namespace", "kind", "workload", "le"), bucket), "p95 {{namespace}}/{{workload}}"))
 }
 
 func finishedRunsTable(s selectors) *table.PanelBuilder {
