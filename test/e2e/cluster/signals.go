@@ -21,7 +21,20 @@ var (
 	owners        = map[owner]struct{}{}
 	interrupted   bool
 	signalHandler sync.Once
+	// signalHook, when set, receives the first signal in place of the kill.
+	signalHook func(os.Signal)
 )
+
+// SetSignalHook makes the first SIGINT or SIGTERM call hook instead of
+// killing the components, so a program can stop them in order and exit
+// cleanly. A second signal kills every component as without a hook. The
+// hook runs on the signal goroutine and must not block.
+func SetSignalHook(hook func(os.Signal)) {
+	signalHandler.Do(installSignalHandler)
+	ownersMu.Lock()
+	defer ownersMu.Unlock()
+	signalHook = hook
+}
 
 // register records o so that SIGINT and SIGTERM stop it. It fails once a
 // signal has arrived, so no component starts during shutdown.
@@ -44,7 +57,7 @@ func unregister(o owner) {
 }
 
 // installSignalHandler kills every registered component on the first SIGINT
-// or SIGTERM, then raises the signal again with the default action, so the
+// or SIGTERM (the second when a hook is set), then raises the signal again with the default action, so the
 // program ends as it would have without the handler. Children run in their
 // own process groups and would not see a Ctrl-C sent to the terminal.
 func installSignalHandler() {
@@ -52,6 +65,14 @@ func installSignalHandler() {
 	signal.Notify(signals, os.Interrupt, syscall.SIGTERM)
 	go func() {
 		sig := <-signals
+
+		ownersMu.Lock()
+		hook := signalHook
+		ownersMu.Unlock()
+		if hook != nil {
+			hook(sig)
+			sig = <-signals
+		}
 
 		ownersMu.Lock()
 		interrupted = true

@@ -69,11 +69,16 @@ func run() error {
 	}
 	defer d.stop(logger, false)
 
+	// From here on Ctrl-C ends the summary loop, and the deferred stop
+	// ends every component in order; a second Ctrl-C kills them at once.
+	interrupt := make(chan os.Signal, 1)
+	cluster.SetSignalHook(func(sig os.Signal) { interrupt <- sig })
+
 	if !out.terminal {
 		d.writeLinks(os.Stdout)
 		fmt.Println()
 	}
-	d.watch(out, *duration)
+	d.watch(out, *duration, interrupt)
 	return nil
 }
 
@@ -237,10 +242,9 @@ func printIndented(text string, keep func(line string) bool) {
 }
 
 // watch redraws the summary every interval until duration has passed, or
-// forever when duration is 0. Until Prometheus has scraped batchwatch once,
-// it redraws every 2s. SIGINT and SIGTERM never reach it: the cluster
-// package's signal handler kills every component and ends the process.
-func (d *demo) watch(out *screen, duration time.Duration) {
+// forever when duration is 0, or until a signal arrives on interrupt. Until
+// Prometheus has scraped batchwatch once, it redraws every 2s.
+func (d *demo) watch(out *screen, duration time.Duration, interrupt <-chan os.Signal) {
 	var deadline <-chan time.Time
 	if duration > 0 {
 		deadline = time.After(duration)
@@ -266,6 +270,9 @@ func (d *demo) watch(out *screen, duration time.Duration) {
 		select {
 		case <-deadline:
 			fmt.Printf("\nThe demo ran for --duration=%s; stopping.\n", duration)
+			return
+		case sig := <-interrupt:
+			fmt.Printf("\n%v received; stopping every component (press Ctrl-C again to kill them at once).\n", sig)
 			return
 		case <-time.After(wait):
 		}
