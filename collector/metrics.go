@@ -236,6 +236,9 @@ const knownGaps = `
   and watching the schedule; ` + "`batchwatch evaluate`" + ` reads no history and reports it as 0.
 - Finished-run counters and histograms start empty at every start of batchwatch: a restart does not
   replay the runs kept in the cluster.
+- ` + "`batchwatch_runs_finished_total`" + `, ` + "`batchwatch_pod_failures_total`" + ` and the duration histogram create a
+  series when its first run or pod is counted, so ` + "`increase()`" + ` misses that first count of each new
+  label set. The skipped-slot counters do not have this gap: they exist from 0 for every valid schedule.
 - A Workflow whose node status the Argo controller offloaded to its database
   (` + "`status.offloadNodeStatusVersion`" + `) reports 0 retries.
 - A ScheduledSparkApplication that the operator marked FailedValidation keeps that state after its
