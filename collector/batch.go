@@ -137,7 +137,7 @@ func (b *BatchSource) OnJob(job *batchv1.Job) {
 	b.recorder.ObserveRun(runFromJob(job, nil))
 }
 
-// OnJobDelete forgets a deleted Job.
+// OnJobDelete drops the recorder's memory of a deleted Job.
 func (b *BatchSource) OnJobDelete(job *batchv1.Job) {
 	b.recorder.ForgetRun(job.UID)
 }
@@ -172,7 +172,7 @@ func (b *BatchSource) OnPod(pod *corev1.Pod) {
 	b.recorder.ObservePod(pod.UID, run, failed, failedAt, ignored, failure, containerRestarts(pod), pod.CreationTimestamp.Time)
 }
 
-// OnPodDelete forgets a deleted pod.
+// OnPodDelete drops the recorder's memory of a deleted pod.
 func (b *BatchSource) OnPodDelete(pod *corev1.Pod) {
 	b.recorder.ForgetPod(pod.UID)
 }
@@ -200,10 +200,10 @@ func podFailedAt(pod *corev1.Pod) time.Time {
 }
 
 // OnCronJob logs a schedule that cannot be parsed, once per change of its
-// expression or zone, and counts the slots a CronJob passed over when its
-// lastScheduleTime moves forward: the controller starts only the most
-// recent missed slot and drops the others without an event. old is nil
-// when the CronJob is new.
+// expression or zone. It also counts the slots a CronJob passed over when
+// its lastScheduleTime moves forward, because the controller starts only
+// the most recent missed slot and drops the others without an event. old is
+// nil when the CronJob is new.
 func (b *BatchSource) OnCronJob(old, updated *batchv1.CronJob) {
 	s := scheduleFromCronJob(updated)
 	parsed, err := b.parser.parse(s.Expression, s.TimeZone)

@@ -42,7 +42,7 @@ type WorkloadRef struct {
 	Name string
 }
 
-// RunState is where a run is in its life.
+// RunState is the stage of a run's life.
 type RunState int
 
 const (

@@ -130,8 +130,8 @@ func (rec *Recorder) ForgetRun(uid types.UID) {
 
 // ObservePod counts a pod's failure once, and each container restart once,
 // for the run it belongs to. failedAt is when the pod failed; a pod first
-// seen after it failed before the recorder started is history. ignored says
-// the run's podFailurePolicy ignores the failure.
+// seen after it failed before the recorder started is history. ignored is
+// true when the run's podFailurePolicy ignores the failure.
 func (rec *Recorder) ObservePod(uid types.UID, r *Run, failed bool, failedAt time.Time, ignored bool, failure PodFailure, restarts map[string]containerRestart, created time.Time) {
 	rec.mu.Lock()
 	defer rec.mu.Unlock()

@@ -26,8 +26,8 @@ const (
 	reasonConcurrencyForbidden = "concurrency_forbidden"
 )
 
-// maxMissedSlots is where the CronJob controller stops counting missed start
-// times ("too many missed start times"); batchwatch caps missed_runs there.
+// maxMissedSlots is the count of missed start times past which the CronJob
+// controller reports "too many missed start times"; missed_runs stops there.
 const maxMissedSlots = 100
 
 // maxSkippedSlots bounds the slots counted for one move of lastScheduleTime,
@@ -35,7 +35,7 @@ const maxMissedSlots = 100
 const maxSkippedSlots = 100000
 
 // ErrInvalidSchedule is returned for an expression or time zone that the
-// controller cannot parse; Reason says which.
+// controller cannot parse; Reason names which.
 type ErrInvalidSchedule struct {
 	Reason string
 	Err    error
@@ -93,7 +93,7 @@ func (p *scheduleParser) parse(expression, timeZone string) (parsedSchedule, err
 
 // scheduleZone resolves the zone as the CronJob controller does
 // (pkg/controller/cronjob formatSchedule in Kubernetes 1.37): an expression
-// that mentions TZ carries its own zone, whatever spec.timeZone says;
+// that mentions TZ carries its own zone, whatever spec.timeZone holds;
 // otherwise spec.timeZone applies; otherwise the controller-manager's own
 // zone, which batchwatch takes from defaultZone. The returned spec is what
 // the cron parser reads.
