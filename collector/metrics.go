@@ -188,7 +188,8 @@ func MetricsDoc() []byte {
 	b.WriteString("# Metrics\n\n")
 	b.WriteString("Every family batchwatch exports. `namespace`, `kind` and `name` identify the object a series describes;\n")
 	b.WriteString("run-level and aggregated series carry `workload`. Series of a run exist only while it is active;\n")
-	b.WriteString("finished runs are counted per workload.\n\n")
+	b.WriteString("finished runs are counted per workload. Enumerated labels have fixed value sets: reasons outside the known\n")
+	b.WriteString("set read `other`, and `exit_code` is a process exit code from 0 to 255 or `other`.\n\n")
 	b.WriteString("| Metric | Type | Labels | Help |\n| --- | --- | --- | --- |\n")
 	for _, f := range families {
 		labels := make([]string, len(f.labels))
