@@ -304,7 +304,7 @@ batchwatch_pod_failures_total{exit_code="137",kind="Job",namespace="batch",reaso
 }
 
 // absentAllowed lists the compared metrics that a case may expect to be
-// absent; the name filter of CollectAndCompare applies to both sides, so
+// absent. The name filter of CollectAndCompare applies to both sides, so
 // every other name must appear in want.
 var absentAllowed = []string{
 	"batchwatch_schedule_next_timestamp_seconds", "batchwatch_schedule_overdue_seconds",

@@ -92,10 +92,10 @@ func (p *scheduleParser) parse(expression, timeZone string) (parsedSchedule, err
 }
 
 // scheduleZone resolves the zone as the CronJob controller does
-// (pkg/controller/cronjob formatSchedule in Kubernetes 1.37): an expression
-// that mentions TZ carries its own zone, whatever spec.timeZone holds;
-// otherwise spec.timeZone applies; otherwise the controller-manager's own
-// zone, which batchwatch takes from defaultZone. The returned spec is what
+// (pkg/controller/cronjob formatSchedule in Kubernetes 1.37). An expression
+// that mentions TZ carries its own zone, whatever spec.timeZone contains.
+// Without one, spec.timeZone applies, and without that the
+// controller-manager's own zone, which batchwatch takes from defaultZone. The returned spec is what
 // the cron parser reads.
 func scheduleZone(expression, timeZone, defaultZone string) (zone, spec string) {
 	switch {
@@ -169,7 +169,7 @@ func parseExpression(expression, timeZone, defaultZone string) (parsedSchedule, 
 		return parsedSchedule{}, &ErrInvalidSchedule{Reason: reasonInvalidSchedule, Err: fmt.Errorf("invalid schedule %q: %w", expression, err)}
 	}
 
-	// An expression such as "0 0 31 2 *" parses but never matches; the
+	// An expression such as "0 0 31 2 *" parses but never matches. The
 	// controller rejects it because two consecutive slots are not a second
 	// apart, and the cron library returns the zero time for it.
 	if parsed.Next(time.Unix(0, 0)).IsZero() {

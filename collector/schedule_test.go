@@ -22,11 +22,12 @@ func atPtr(value string) *time.Time {
 	return &t
 }
 
-// Every expected value below is worked out by hand from the cron library's
-// rules (robfig/cron v3: the next matching second strictly after a time, in
-// the schedule's zone, stepping hours in absolute time across daylight
-// saving changes) and the CronJob controller's rules (slots after
-// lastScheduleTime or creation; startingDeadlineSeconds as the grace).
+// Every expected value below is worked out by hand from the rules of the
+// cron library and of the CronJob controller. robfig/cron v3 returns the next
+// matching second strictly after a time, in the schedule's zone, and steps
+// hours in absolute time across daylight saving changes. The controller
+// counts slots after lastScheduleTime or creation and uses
+// startingDeadlineSeconds as the grace.
 func TestEvaluateSchedule(t *testing.T) {
 	tests := []struct {
 		name        string

@@ -4,9 +4,8 @@
 #
 # Usage: hack/test-rules.sh
 #
-# promtool is taken from the tool folder. When it is missing there, it is
-# built by hack/tools.sh, or, in a checkout without that script, by go install
-# at the Prometheus release that go.mod pins for rules/validate.go.
+# promtool is taken from the tool folder. When it is missing there,
+# hack/tools.sh builds it at the pinned Prometheus release.
 #
 # Environment:
 #   BATCHWATCH_BIN_DIR  tool folder (default: .cache/bin in the repository)
@@ -15,17 +14,10 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bin_dir="${BATCHWATCH_BIN_DIR:-$root/.cache/bin}"
 promtool="$bin_dir/promtool"
-prometheus_module_version="v0.316.0"
 
 if [[ ! -x "$promtool" ]]; then
-	if [[ -x "$root/hack/tools.sh" ]]; then
-		# tools.sh prints one "name path" line per binary it provides.
-		promtool="$("$root/hack/tools.sh" promtool | awk '$1 == "promtool" { print $2 }')"
-	else
-		echo "building promtool $prometheus_module_version into $bin_dir" >&2
-		mkdir -p "$bin_dir"
-		GOBIN="$bin_dir" go install "github.com/prometheus/prometheus/cmd/promtool@$prometheus_module_version"
-	fi
+	# tools.sh prints one "name path" line per binary it provides.
+	promtool="$("$root/hack/tools.sh" promtool | awk '$1 == "promtool" { print $2 }')"
 fi
 if [[ ! -x "$promtool" ]]; then
 	echo "hack/test-rules.sh: no promtool at $promtool after the build" >&2

@@ -307,8 +307,8 @@ func (c *CustomResources) discover(ctx context.Context, first bool) {
 	for _, gv := range []schema.GroupVersion{argoGroupVersion, sparkGroupVersion} {
 		served, err := c.servedResources(gv)
 		if err != nil {
-			// A failing discovery call tells nothing about the CRDs, so
-			// the informers of the group keep running as they are.
+			// A failing discovery call gives no information about the
+			// CRDs, so the informers of the group keep running as they are.
 			errs = append(errs, err)
 			continue
 		}

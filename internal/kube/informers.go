@@ -225,7 +225,8 @@ func (r *resource) handle(h cache.ResourceEventHandlerFuncs) {
 		},
 	}
 	for _, t := range r.informers {
-		// Adding a handler fails only on a stopped informer.
+		// client-go returns an error here only for an informer that has
+		// stopped, and these have not started yet.
 		_, _ = t.AddEventHandler(counted)
 	}
 }
@@ -253,7 +254,7 @@ func (r *resource) store() collector.Store {
 // hasSynced reports whether every informer of the resource completed its
 // first list. It stays true when the API server goes away later, so the
 // series go on from the last known state instead of vanishing and firing
-// again; informer_synced and /readyz report the outage.
+// again. informer_synced and /readyz report the outage.
 func (r *resource) hasSynced() bool {
 	for _, t := range r.informers {
 		if !t.HasSynced() {

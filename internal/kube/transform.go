@@ -8,8 +8,9 @@ import (
 
 // The transforms below replace each object in the informer caches by a copy
 // that keeps only the fields batchwatch reads, so the caches grow with what
-// batchwatch needs, not with object size: no managedFields, no pod specs, no
-// container images, commands or environment.
+// batchwatch needs, not with object size. They drop managedFields, container
+// images, commands and environment, and of a pod spec keep only the node name
+// and restart policy.
 
 // keptLabels and keptAnnotations are the only metadata entries read.
 var (

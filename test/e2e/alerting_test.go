@@ -33,7 +33,7 @@ const (
 	// test. It spans two rule evaluations.
 	alertingFor = 10 * time.Second
 	// alertingDownFor is the `for` of BatchwatchDown, which then fires at
-	// the evaluation after the first one that sees up == 0.
+	// the evaluation after the first one that reads up == 0.
 	alertingDownFor = 5 * time.Second
 	// alertingGrace is the exporter's --schedule-grace.
 	alertingGrace = 20 * time.Second

@@ -53,7 +53,7 @@ func BuildBatchwatch(ctx context.Context) (string, error) {
 
 // StartBatchwatch runs `batchwatch serve` against the kubeconfig on a free
 // port of 127.0.0.1, with extraArgs appended, and returns once /healthz
-// answers. It does not wait for /readyz: tests that need synced caches wait
+// returns 200. It does not wait for /readyz: tests that need synced caches wait
 // for it themselves, and some watch it stay unready. ctx bounds the start
 // only.
 func StartBatchwatch(ctx context.Context, kubeconfig string, extraArgs ...string) (*Server, error) {
@@ -95,7 +95,7 @@ func StartBatchwatch(ctx context.Context, kubeconfig string, extraArgs ...string
 	return s, nil
 }
 
-// Ready reports whether the server's /readyz answers 200.
+// Ready reports whether the server's /readyz returns 200.
 func (s *Server) Ready(ctx context.Context) bool {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.url+"/readyz", nil)
 	if err != nil {
